@@ -1,0 +1,191 @@
+"""Access, onboarding and the basic commands, through the real Application."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from telegram import Chat
+
+from storage.models import Agent, Conversation, Invite
+from tests.harness import ADMIN_ID, Harness, TgUser
+
+ADMIN = TgUser(ADMIN_ID, "Admin", "zh-hans")
+ADMIN_EN = TgUser(ADMIN_ID, "Admin", "en-US")
+STRANGER = TgUser(777, "Stranger", "en")
+
+
+async def _agent(harness: Harness, telegram_id: int) -> Agent | None:
+    async with harness.db.session() as session:
+        return await session.scalar(select(Agent).where(Agent.telegram_id == telegram_id))
+
+
+async def test_admin_onboarding_in_chinese_stores_language_and_name(harness: Harness) -> None:
+    await harness.send(ADMIN, "/start")
+    assert "欢迎" in harness.texts(ADMIN)[0]
+    assert harness.buttons(ADMIN)[:2] == ["中文", "English"]
+
+    await harness.press(ADMIN, "中文")
+    assert "怎么称呼你" in harness.last_text(ADMIN)
+
+    await harness.send(ADMIN, "王芳")
+    assert "王芳" in harness.last_text(ADMIN)
+
+    agent = await _agent(harness, ADMIN_ID)
+    assert agent is not None
+    assert (agent.language, agent.name, agent.onboarded, agent.role) == (
+        "zh",
+        "王芳",
+        True,
+        "admin",
+    )
+
+
+async def test_onboarding_in_english_with_bad_name_asks_again(harness: Harness) -> None:
+    await harness.send(ADMIN_EN, "/start")
+    assert "Welcome" in harness.texts(ADMIN_EN)[0]
+    await harness.press(ADMIN_EN, "English")
+
+    await harness.send(ADMIN_EN, "!!!")
+    assert "1 to 20 characters" in harness.texts(ADMIN_EN)[-2]
+    assert "What name" in harness.last_text(ADMIN_EN)
+
+    await harness.press(ADMIN_EN, "Use")
+    agent = await _agent(harness, ADMIN_ID)
+    assert agent is not None and agent.name == "Admin" and agent.language == "en"
+
+
+async def test_typed_language_is_understood_and_nonsense_is_refused(harness: Harness) -> None:
+    await harness.send(ADMIN, "/start")
+    await harness.send(ADMIN, "klingon")
+    assert "请点下面的按钮选择语言" in harness.texts(ADMIN)[-2]
+    await harness.send(ADMIN, "English")
+    assert "What name" in harness.last_text(ADMIN)
+
+
+async def test_back_during_onboarding_returns_to_the_language(harness: Harness) -> None:
+    await harness.send(ADMIN, "/start")
+    await harness.press(ADMIN, "English")
+    await harness.press(ADMIN, "Back")
+    assert "First, the language" in harness.last_text(
+        ADMIN
+    ) or "先确认一下语言" in harness.last_text(ADMIN)
+    async with harness.db.session() as session:
+        conv = await session.scalar(select(Conversation))
+        assert conv is not None and conv.step == "language"
+
+
+async def test_stranger_is_refused_and_nothing_is_stored(harness: Harness) -> None:
+    await harness.send(STRANGER, "/start")
+    await harness.send(STRANGER, "hello")
+
+    assert harness.texts(STRANGER)[0].startswith("This assistant is for invited")
+    assert await _agent(harness, STRANGER.id) is None
+
+
+async def test_invite_link_admits_exactly_one_person(harness: Harness) -> None:
+    await harness.make_agent(ADMIN, role="admin")
+    await harness.send(ADMIN, "/invite")
+    link = harness.last_text(ADMIN).split("https://t.me/")[1].split()[0]
+    token = link.split("start=")[1]
+
+    newcomer = TgUser(778, "新人")
+    await harness.send(newcomer, f"/start {token}")
+    assert await _agent(harness, newcomer.id) is not None
+    assert "欢迎" in harness.texts(newcomer)[0]
+
+    latecomer = TgUser(779, "Late", "en")
+    await harness.send(latecomer, f"/start {token}")
+    assert "has been used, has expired" in harness.last_text(latecomer)
+    assert await _agent(harness, latecomer.id) is None
+    async with harness.db.session() as session:
+        stored = await session.scalar(select(Invite.token_hash))
+    assert stored is not None and token not in stored
+
+
+async def test_expired_invite_is_refused(harness: Harness) -> None:
+    await harness.make_agent(ADMIN, role="admin")
+    await harness.send(ADMIN, "/invite")
+    token = harness.last_text(ADMIN).split("start=")[1].split()[0]
+    harness.clock.advance(days=8)
+
+    await harness.send(TgUser(780, "Late", "zh"), f"/start {token}")
+    assert "已经用过、过期" in harness.last_text(TgUser(780))
+
+
+async def test_plain_agent_cannot_invite(harness: Harness) -> None:
+    agent = TgUser(781)
+    await harness.make_agent(agent)
+    await harness.send(agent, "/invite")
+    assert "只有管理员或团队经理" in harness.last_text(agent)
+
+
+async def test_group_chat_is_told_once_to_use_private_chat(harness: Harness) -> None:
+    group = Chat(-100, Chat.GROUP)
+    await harness.send(ADMIN, "/start", chat=group)
+    await harness.send(ADMIN, "/help", chat=group)
+
+    to_group = harness.request.sent(chat_id=-100)
+    assert len(to_group) == 1 and "私聊" in to_group[0].text
+    assert await _agent(harness, ADMIN_ID) is None
+
+
+async def test_help_lists_every_registered_command_in_each_language(harness: Harness) -> None:
+    await harness.make_agent(ADMIN, role="admin")
+    await harness.send(ADMIN, "/help")
+    assert "/cancel — 结束当前对话" in harness.last_text(ADMIN)
+
+    await harness.send(ADMIN, "/language")
+    await harness.press(ADMIN, "English")
+    await harness.send(ADMIN, "/help")
+    assert "/cancel — End the current conversation" in harness.last_text(ADMIN)
+
+
+async def test_command_menu_is_registered_in_both_languages(harness: Harness) -> None:
+    calls = harness.request.sent(method="setMyCommands")
+    languages = {c.params.get("language_code") for c in calls}
+    assert {"zh", "en"} <= languages
+
+
+async def test_cancel_discards_the_open_conversation(harness: Harness) -> None:
+    await harness.send(ADMIN, "/start")
+    await harness.send(ADMIN, "/cancel")
+    assert harness.last_text(ADMIN) == "已取消，草稿已删除。"
+    async with harness.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+
+
+async def test_silence_pauses_the_conversation_and_start_resumes_it(harness: Harness) -> None:
+    from bot import flows
+
+    await harness.send(ADMIN, "/start")
+    await harness.press(ADMIN, "中文")
+    harness.clock.advance(minutes=31)
+    await harness.app.job_queue.get_jobs_by_name("pause-idle-conversations")[0].run(harness.app)
+
+    assert "30 分钟没有回复" in harness.last_text(ADMIN)
+    await harness.send(ADMIN, "/start")
+    assert "接着你上次的进度" in harness.texts(ADMIN)[-2]
+    assert "怎么称呼你" in harness.last_text(ADMIN)
+    assert flows.IDLE_MINUTES == 30
+    assert timedelta(minutes=flows.IDLE_MINUTES) < timedelta(minutes=31)
+
+
+async def test_a_redelivered_update_is_applied_once(harness: Harness) -> None:
+    from telegram import Message, Update
+
+    await harness.send(ADMIN, "/start")
+    await harness.press(ADMIN, "中文")
+    message = Message(
+        1,
+        harness.clock.now(),
+        Chat(ADMIN_ID, Chat.PRIVATE),
+        from_user=ADMIN.telegram(),
+        text="王芳",
+    )
+    message.set_bot(harness.app.bot)
+    await harness.app.process_update(Update(999999, message=message))
+    await harness.send(ADMIN, "/language")  # onboarded now: commands work
+    before = len(harness.texts(ADMIN))
+    await harness.app.process_update(Update(999999, message=message))
+    assert len(harness.texts(ADMIN)) == before + 1  # the unknown-text hint, not a second answer

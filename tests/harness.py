@@ -1,0 +1,217 @@
+"""Driving the real Application in process: real Update objects in, recorded API calls out.
+
+``Harness`` wraps an application built by :func:`bot.app.build_application` on top of
+:class:`bot.offline.OfflineRequest`. A test sends text, presses buttons, shares contacts and
+sends documents as a Telegram user would, then reads what the bot sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from telegram import (
+    CallbackQuery,
+    Chat,
+    Contact,
+    Document,
+    Message,
+    MessageEntity,
+    Update,
+    User,
+)
+
+from bot.app import BotApplication, build_application
+from bot.config import Settings
+from bot.context import Clock
+from bot.offline import BOT_ID, FAKE_TOKEN, ApiCall, OfflineRequest
+from storage.db import Database
+from storage.models import Agent
+
+ADMIN_ID = 900001
+
+
+class FakeClock(Clock):
+    """A clock that stands still until the test moves it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def set(self, moment: datetime) -> None:
+        self.current = moment
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@dataclass(frozen=True)
+class TgUser:
+    """A Telegram user the test plays."""
+
+    id: int
+    first_name: str = "测试"
+    language_code: str = "zh-hans"
+    username: str | None = None
+
+    def telegram(self) -> User:
+        return User(
+            self.id,
+            self.first_name,
+            False,
+            language_code=self.language_code,
+            username=self.username,
+        )
+
+
+class Harness:
+    """The real Application, fed with Updates and answering through an offline request."""
+
+    def __init__(self, application: BotApplication, request: OfflineRequest, clock: FakeClock):
+        self.app = application
+        self.request = request
+        self.clock = clock
+        self._ids = itertools.count(1000)
+
+    @property
+    def db(self) -> Database:
+        db: Database = self.app.bot_data["db"]
+        return db
+
+    # --- sending as a user -------------------------------------------------------------
+
+    async def _process(self, update: Update) -> list[ApiCall]:
+        before = len(self.request.calls)
+        await self.app.process_update(update)
+        return self.request.calls[before:]
+
+    def _message(self, user: TgUser, chat: Chat | None = None, **fields: Any) -> Message:
+        chat = chat or Chat(user.id, Chat.PRIVATE)
+        message = Message(
+            next(self._ids), self.clock.now(), chat, from_user=user.telegram(), **fields
+        )
+        message.set_bot(self.app.bot)
+        return message
+
+    async def send(self, user: TgUser, text: str, *, chat: Chat | None = None) -> list[ApiCall]:
+        """Send ``text`` as ``user`` (commands get their entity, as Telegram adds it)."""
+        entities = []
+        if text.startswith("/"):
+            entities = [MessageEntity(MessageEntity.BOT_COMMAND, 0, len(text.split()[0]))]
+        message = self._message(user, chat, text=text, entities=entities)
+        return await self._process(Update(next(self._ids), message=message))
+
+    async def share_contact(self, user: TgUser, name: str, phone: str) -> list[ApiCall]:
+        """Share a phone contact as ``user``."""
+        message = self._message(user, contact=Contact(phone, name))
+        return await self._process(Update(next(self._ids), message=message))
+
+    async def send_document(
+        self, user: TgUser, filename: str, content: bytes, *, caption: str | None = None
+    ) -> list[ApiCall]:
+        """Send a file as ``user``; the bot can download it through getFile."""
+        file_id = self.request.add_file(content)
+        document = Document(file_id, file_id, file_name=filename, file_size=len(content))
+        message = self._message(user, document=document, caption=caption)
+        return await self._process(Update(next(self._ids), message=message))
+
+    async def press_data(
+        self, user: TgUser, data: str, *, message_id: int = 1, text: str = ""
+    ) -> list[ApiCall]:
+        """Press a button with exactly this callback data (also for forged data)."""
+        original = Message(
+            message_id,
+            self.clock.now(),
+            Chat(user.id, Chat.PRIVATE),
+            from_user=User(BOT_ID, "bot", True),
+            text=text,
+        )
+        original.set_bot(self.app.bot)
+        query = CallbackQuery(
+            str(next(self._ids)), user.telegram(), "instance", message=original, data=data
+        )
+        query.set_bot(self.app.bot)
+        return await self._process(Update(next(self._ids), callback_query=query))
+
+    async def press(self, user: TgUser, label: str) -> list[ApiCall]:
+        """Press the button whose label contains ``label`` on the latest message that has it."""
+        for call in reversed(self.request.sent(chat_id=user.id)):
+            for button_label, data in call.buttons:
+                if label in button_label:
+                    return await self.press_data(user, data, message_id=call.message_id or 1)
+        raise AssertionError(f"no button labelled {label!r}; last buttons: {self.buttons(user)}")
+
+    # --- reading what the bot sent -----------------------------------------------------
+
+    def texts(self, user: TgUser) -> list[str]:
+        """Return every text the bot sent to ``user``, oldest first."""
+        return [c.text for c in self.request.sent(chat_id=user.id) if c.text]
+
+    def last_text(self, user: TgUser) -> str:
+        """Return the latest text the bot sent to ``user``."""
+        texts = self.texts(user)
+        assert texts, f"the bot sent nothing to {user.id}"
+        return texts[-1]
+
+    def buttons(self, user: TgUser) -> list[str]:
+        """Return the labels of the latest message to ``user`` that has buttons."""
+        for call in reversed(self.request.sent(chat_id=user.id)):
+            if call.buttons and call.method != "editMessageReplyMarkup":
+                return [label for label, _ in call.buttons]
+        return []
+
+    # --- setting up ------------------------------------------------------------------
+
+    async def make_agent(
+        self, user: TgUser, *, lang: str = "zh", name: str = "王芳", **fields: Any
+    ) -> Agent:
+        """Store an onboarded agent for ``user`` directly, skipping the onboarding chat."""
+        async with self.db.session() as session:
+            agent = Agent(
+                telegram_id=user.id,
+                language=lang,
+                name=name,
+                onboarded=True,
+                timezone=fields.pop("timezone", "Asia/Shanghai"),
+                **fields,
+            )
+            session.add(agent)
+        return agent
+
+
+def default_settings(database_url: str) -> Settings:
+    """Return the settings the tests run with (one admin, the given database)."""
+    return Settings(
+        bot_token=FAKE_TOKEN, database_url=database_url, admin_ids=frozenset({ADMIN_ID})
+    )
+
+
+async def start_harness(
+    database_url: str, *, clock: FakeClock | None = None, settings: Settings | None = None
+) -> Harness:
+    """Build, initialise and start-up the application on an already migrated database."""
+    request = OfflineRequest()
+    clock = clock or FakeClock(datetime(2026, 12, 3, 1, 0, tzinfo=UTC))
+    settings = settings or default_settings(database_url)
+    settings = replace(settings, database_url=database_url)
+    application = build_application(settings, request=request, clock=clock, migrate=False)
+    await application.initialize()
+    await application.post_init(application)  # type: ignore[misc]
+    return Harness(application, request, clock)
+
+
+async def stop_harness(harness: Harness) -> None:
+    """Shut the application down and close its database."""
+    await harness.app.post_shutdown(harness.app)  # type: ignore[misc]
+    await harness.app.shutdown()
+
+
+def local_date(clock: FakeClock, zone: str = "Asia/Shanghai") -> date:
+    """Return the clock's date in ``zone``."""
+    from zoneinfo import ZoneInfo
+
+    return clock.now().astimezone(ZoneInfo(zone)).date()
