@@ -3,8 +3,8 @@
 ``FEATURES`` lists them in registration order; :mod:`bot.app` registers each one.
 """
 
-from bot.handlers import start
+from bot.handlers import clients, due, maturity, refer, scripts, start, stats, team, warm
 
-FEATURES = (start,)
+FEATURES = (start, clients, refer, warm, scripts, maturity, due, stats, team)
 
 __all__ = ["FEATURES"]

@@ -1,0 +1,9 @@
+"""Placeholder registration for the refer feature; its handlers are registered here."""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+
+def register(application: Application) -> None:
+    """Add this feature's handlers to the application."""
