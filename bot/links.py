@@ -18,3 +18,7 @@ SCRIPT_FOR_CLIENT = Codec("sc", client_id=int)
 
 # Owned by bot.handlers.maturity: open the maturity case of a policy.
 OPEN_CASE = Codec("mc", policy_id=int)
+
+# Owned by bot.handlers.team: a manager acknowledges ("ack") or replies ("reply") to an
+# escalated maturity case.
+ESCALATION = Codec("te", case_id=int, action=str)
