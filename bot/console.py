@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 import sys
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +50,9 @@ class Console:
             replace(settings, bot_token=FAKE_TOKEN, bot_api_base_url=None), request=self.request
         )
         self.buttons: list[tuple[int, str]] = []  # (message id, callback data)
-        self.ids = itertools.count(1)
+        # Update ids only grow, across runs too, as Telegram's do: the conversation engine
+        # ignores an id it has already applied.
+        self.ids = itertools.count(time.time_ns() // 1000)
 
     def _show(self, call: ApiCall, result: dict[str, Any]) -> None:
         if call.method not in ("sendMessage", "editMessageText", "sendDocument", "sendPhoto"):

@@ -8,6 +8,7 @@ sends documents as a Telegram user would, then reads what the bot sent.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -75,12 +76,17 @@ class Harness:
         self.app = application
         self.request = request
         self.clock = clock
-        self._ids = itertools.count(1000)
+        # Ids only grow, across harnesses on the same database too, as Telegram's do.
+        self._ids = itertools.count(time.time_ns() // 1000)
 
     @property
     def db(self) -> Database:
         db: Database = self.app.bot_data["db"]
         return db
+
+    def next_id(self) -> int:
+        """Return a fresh update/message id, larger than every one used before."""
+        return next(self._ids)
 
     # --- sending as a user -------------------------------------------------------------
 

@@ -175,17 +175,20 @@ async def test_a_redelivered_update_is_applied_once(harness: Harness) -> None:
     from telegram import Message, Update
 
     await harness.send(ADMIN, "/start")
-    await harness.press(ADMIN, "中文")
-    message = Message(
-        1,
-        harness.clock.now(),
-        Chat(ADMIN_ID, Chat.PRIVATE),
-        from_user=ADMIN.telegram(),
-        text="王芳",
-    )
+    await harness.press(ADMIN, "English")
+    chat = Chat(ADMIN_ID, Chat.PRIVATE)
+    message = Message(1, harness.clock.now(), chat, from_user=ADMIN.telegram(), text="Mei")
     message.set_bot(harness.app.bot)
-    await harness.app.process_update(Update(999999, message=message))
-    await harness.send(ADMIN, "/language")  # onboarded now: commands work
+    update_id = harness.next_id()
+    await harness.app.process_update(Update(update_id, message=message))
+    assert "All set, Mei" in harness.last_text(ADMIN)
+    await harness.press(ADMIN, "English")  # a stale button now: nothing changes
+    await harness.send(ADMIN, "/language")  # starts no conversation
     before = len(harness.texts(ADMIN))
-    await harness.app.process_update(Update(999999, message=message))
-    assert len(harness.texts(ADMIN)) == before + 1  # the unknown-text hint, not a second answer
+
+    await harness.app.process_update(Update(update_id, message=message))
+
+    texts = harness.texts(ADMIN)[before:]
+    assert texts == ["I have nothing to do with that message. Send /help to see what I can do."]
+    agent = await _agent(harness, ADMIN_ID)
+    assert agent is not None and agent.name == "Mei"
