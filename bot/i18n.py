@@ -60,7 +60,13 @@ def t(lang: str, key: str, /, **values: object) -> str:
         # the user still gets something readable rather than a crash.
         logger.error("missing message %s for language %s", key, lang)
         return key
-    return template.format(**values) if values else template
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        # A placeholder the caller did not fill: a bug the catalog tests should catch, but
+        # the user still gets the sentence rather than a crash.
+        logger.error("message %s in %s lacks a value for one of its placeholders", key, lang)
+        return template
 
 
 def has(lang: str, key: str) -> bool:
