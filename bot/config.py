@@ -174,3 +174,8 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # At DEBUG, PTB logs the Bot API URL, which contains the token.
+    logging.getLogger("telegram.ext.ExtBot").setLevel(
+        max(logging.INFO, logging.getLevelName(level))
+    )
+    logging.getLogger("telegram.Bot").setLevel(max(logging.INFO, logging.getLevelName(level)))
