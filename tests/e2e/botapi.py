@@ -293,6 +293,7 @@ class FakeBotApi:
             "getUpdates": self._get_updates,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
+            "setWebhook": self._set_webhook,
             "sendMessage": self._send_message,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -815,6 +816,10 @@ class FakeBotApi:
     def _delete_webhook(self, params: JSONDict, files: dict[str, UploadedFile]) -> bool:
         if params.get("drop_pending_updates") in (True, "true", "True", 1):
             self._updates.clear()
+        return True
+
+    def _set_webhook(self, params: JSONDict, files: dict[str, UploadedFile]) -> bool:
+        # Recorded like every call; a test reads the url and secret_token from it.
         return True
 
     def _get_webhook_info(self, params: JSONDict, files: dict[str, UploadedFile]) -> JSONDict:
