@@ -25,6 +25,7 @@ ORDER = (
     "script",
     "maturity",
     "import",
+    "manager",
     "stats",
     "export",
     "team",
