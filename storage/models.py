@@ -310,7 +310,11 @@ class Push(Base):
     created_at: Mapped[created]
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (UniqueConstraint("agent_id", "local_date"),)
+    __table_args__ = (
+        UniqueConstraint("agent_id", "local_date"),
+        # The push job looks up which agents already have a record for today's dates.
+        Index("ix_pushes_local_date", "local_date", "agent_id"),
+    )
 
 
 class Conversation(Base):

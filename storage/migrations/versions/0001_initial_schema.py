@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 15:47:50.685788
+Create Date: 2026-12-03 16:09:44.400426
 """
 
 from collections.abc import Sequence
@@ -135,6 +135,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pushes')),
     sa.UniqueConstraint('agent_id', 'local_date', name=op.f('uq_pushes_agent_id_local_date'))
     )
+    with op.batch_alter_table('pushes', schema=None) as batch_op:
+        batch_op.create_index('ix_pushes_local_date', ['local_date', 'agent_id'], unique=False)
+
     op.create_table('snoozes',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('agent_id', sa.Integer(), nullable=False),
@@ -250,6 +253,9 @@ def downgrade() -> None:
 
     op.drop_table('grade_changes')
     op.drop_table('snoozes')
+    with op.batch_alter_table('pushes', schema=None) as batch_op:
+        batch_op.drop_index('ix_pushes_local_date')
+
     op.drop_table('pushes')
     op.drop_table('invites')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
