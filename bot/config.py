@@ -39,6 +39,7 @@ class Settings:
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     invite_days: int = 7
+    push_check_seconds: int = 60
 
     @property
     def bot_api_file_url(self) -> str | None:
@@ -65,12 +66,12 @@ def _int_list(name: str, raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-def _positive_int(name: str, raw: str, default: int) -> int:
+def _positive_int(name: str, raw: str, default: int, highest: int = 10**6) -> int:
     if not raw.strip():
         return default
-    if not raw.strip().isdigit() or int(raw) <= 0:
+    if not raw.strip().isdigit() or not 0 < int(raw) <= highest:
         raise ConfigError(
-            f"{name} must be a positive whole number such as {default}, not {raw!r}."
+            f"{name} must be a whole number from 1 to {highest}, such as {default}, not {raw!r}."
         )
     return int(raw)
 
@@ -143,8 +144,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_token: bool = Tr
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         webhook_listen=env.get("WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
-        webhook_port=_positive_int("WEBHOOK_PORT", env.get("WEBHOOK_PORT", ""), 8443),
+        webhook_port=_positive_int(
+            "WEBHOOK_PORT", env.get("WEBHOOK_PORT", ""), 8443, highest=65535
+        ),
         invite_days=_positive_int("INVITE_DAYS", env.get("INVITE_DAYS", ""), 7),
+        push_check_seconds=_positive_int(
+            "PUSH_CHECK_SECONDS", env.get("PUSH_CHECK_SECONDS", ""), 60, highest=3600
+        ),
     )
 
 

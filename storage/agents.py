@@ -14,6 +14,7 @@ from storage.models import (
     Agent,
     Client,
     Conversation,
+    GradeChange,
     Interaction,
     Invite,
     MaturityCase,
@@ -95,6 +96,9 @@ async def delete_agent_data(session: AsyncSession, agent_id: int) -> None:
     # honours with foreign keys switched on for the connection.
     for model in (Snooze, Push, Conversation, Interaction, MaturityCase, Policy):
         await session.execute(delete(model).where(model.agent_id == agent_id))
+    # Grade changes carry no agent id of their own; they go with the agent's clients.
+    owned_clients = select(Client.id).where(Client.agent_id == agent_id)
+    await session.execute(delete(GradeChange).where(GradeChange.client_id.in_(owned_clients)))
     await session.execute(
         update(Client).where(Client.agent_id == agent_id).values(referred_by_id=None)
     )
@@ -102,6 +106,9 @@ async def delete_agent_data(session: AsyncSession, agent_id: int) -> None:
     await session.execute(delete(Invite).where(Invite.created_by_id == agent_id))
     await session.execute(
         update(Invite).where(Invite.used_by_id == agent_id).values(used_by_id=None)
+    )
+    await session.execute(
+        update(Invite).where(Invite.team_manager_id == agent_id).values(team_manager_id=None)
     )
     await session.execute(
         update(Agent).where(Agent.manager_id == agent_id).values(manager_id=None)

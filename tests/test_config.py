@@ -27,9 +27,11 @@ def test_values_are_read_and_plain_urls_get_async_drivers() -> None:
             "BOT_API_BASE_URL": "http://127.0.0.1:8081/bot",
             "LOG_LEVEL": "debug",
             "DEFAULT_TIMEZONE": "Asia/Hong_Kong",
+            "PUSH_CHECK_SECONDS": "2",
         }
     )
 
+    assert settings.push_check_seconds == 2
     assert settings.database_url == "postgresql+asyncpg://bot:pw@127.0.0.1/bot"
     assert settings.admin_ids == frozenset({12, 34, 56})
     assert settings.bot_api_file_url == "http://127.0.0.1:8081/file/bot"
@@ -50,6 +52,8 @@ def test_values_are_read_and_plain_urls_get_async_drivers() -> None:
         ({"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "http://bot.example.com"}, "WEBHOOK_URL"),
         ({"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://bot.example.com/hook"}, "WEBHOOK_SECRET"),
         ({"BOT_TOKEN": TOKEN, "INVITE_DAYS": "-1"}, "INVITE_DAYS"),
+        ({"BOT_TOKEN": TOKEN, "PUSH_CHECK_SECONDS": "soon"}, "PUSH_CHECK_SECONDS"),
+        ({"BOT_TOKEN": TOKEN, "PUSH_CHECK_SECONDS": "7200"}, "PUSH_CHECK_SECONDS"),
     ],
 )
 def test_a_bad_value_is_named_in_one_sentence(env: dict[str, str], named: str) -> None:

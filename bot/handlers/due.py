@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Final
@@ -30,6 +29,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import flows
 from bot.callbacks import CallbackError, Codec
+from bot.config import Settings
 from bot.context import BotContext, Buttons, keyboard
 from bot.due import SNOOZE_DAYS, DueItem, DueList, layout, short_date
 from bot.flows import END, Answer, Flow, Turn
@@ -50,7 +50,6 @@ _KIND_CODES: Final = {"maturity": "m", "followup": "f", "referral": "r", "stale"
 _KINDS_BY_CODE: Final = {code: kind for kind, code in _KIND_CODES.items()}
 
 PUSH_JOB: Final = "morning-push"
-CHECK_SECONDS_ENV: Final = "PUSH_CHECK_SECONDS"
 DEFAULT_CHECK_SECONDS: Final = 60
 # APScheduler skips a run that starts more than its grace time late (1 s by default); a
 # busy event loop must never silently drop a morning, so late runs still go.
@@ -429,22 +428,6 @@ async def _deliver(
 # --- registration -------------------------------------------------------------------------
 
 
-def check_interval(environ: Mapping[str, str]) -> int:
-    """Return how often, in seconds, the push job looks for agents to push to."""
-    raw = environ.get(CHECK_SECONDS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_CHECK_SECONDS
-    if raw.isdigit() and 1 <= int(raw) <= 3600:
-        return int(raw)
-    logger.warning(
-        "%s must be a whole number of seconds from 1 to 3600, such as 60, not %r; using %d",
-        CHECK_SECONDS_ENV,
-        raw,
-        DEFAULT_CHECK_SECONDS,
-    )
-    return DEFAULT_CHECK_SECONDS
-
-
 def register(application: Application) -> None:
     """Add /due, the item buttons, the next-date conversation and the push job."""
     application.add_handler(CommandHandler("due", due_command))
@@ -455,7 +438,8 @@ def register(application: Application) -> None:
     application.bot_data[_LOCK] = asyncio.Lock()
 
     if application.job_queue is not None:
-        interval = check_interval(os.environ)
+        settings: Settings = application.bot_data["settings"]
+        interval = settings.push_check_seconds
         application.job_queue.run_repeating(
             push_job,
             interval=interval,

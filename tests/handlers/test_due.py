@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 from telegram.error import NetworkError
 
 from bot.context import BotContext
-from bot.handlers import due as due_handlers
-from bot.handlers.due import CONTACTED, PUSH_JOB, SNOOZE, check_interval, send_pushes
+from bot.handlers.due import CONTACTED, PUSH_JOB, SNOOZE, send_pushes
 from storage.clients import create_client, log_interaction
 from storage.models import Agent, Client, Interaction, MaturityCase, Policy, Push, Snooze
 from tests.harness import Harness, TgUser, start_harness, stop_harness
@@ -518,11 +517,3 @@ async def test_push_job_tolerates_a_busy_loop_and_checks_every_minute(harness: H
     assert job.job.misfire_grace_time >= 3600
     assert job.job.coalesce is True
     assert job.job.trigger.interval == timedelta(seconds=60)
-
-
-def test_check_interval_reads_the_environment() -> None:
-    assert check_interval({}) == 60
-    assert check_interval({"PUSH_CHECK_SECONDS": "2"}) == 2
-    assert check_interval({"PUSH_CHECK_SECONDS": "soon"}) == 60
-    assert check_interval({"PUSH_CHECK_SECONDS": "0"}) == 60
-    assert due_handlers.DEFAULT_CHECK_SECONDS == 60
