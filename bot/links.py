@@ -16,6 +16,9 @@ LOG_CONTACT = Codec("cl", client_id=int)
 # Owned by bot.handlers.scripts: choose a talk track for a client.
 SCRIPT_FOR_CLIENT = Codec("sc", client_id=int)
 
+# Owned by bot.handlers.stats: a client's referral tree, two levels each way.
+REFERRAL_TREE = Codec("xt", client_id=int)
+
 # Owned by bot.handlers.maturity: open the maturity case of a policy.
 OPEN_CASE = Codec("mc", policy_id=int)
 

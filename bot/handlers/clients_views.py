@@ -320,6 +320,9 @@ def card_buttons(details: ClientDetails, lang: str) -> Buttons:
     if details.referrer is not None:
         label = t(lang, "clients.button.referrer", name=details.referrer.name)
         rows.append([(label, links.CLIENT_CARD.build(client_id=details.referrer.id))])
+    if details.referrer is not None or details.referral_count:
+        tree = (t(lang, "clients.button.tree"), links.REFERRAL_TREE.build(client_id=client_id))
+        rows.append([tree])
     return rows
 
 

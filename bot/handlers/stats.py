@@ -24,7 +24,7 @@ from bot import charts, i18n
 from bot.callbacks import CallbackError, Codec
 from bot.context import BotContext, Buttons
 from bot.export import build_workbook
-from bot.links import CLIENT_CARD
+from bot.links import CLIENT_CARD, REFERRAL_TREE
 from bot.parsing import format_date
 from storage import stats as store
 from storage.choices import CASE_OUTCOMES, GRADE_AXES, GRADES, RENEWAL_RESULTS, SOURCES
@@ -32,7 +32,7 @@ from storage.stats import BookStats, ReferralTree, TreeNode
 
 logger = logging.getLogger(__name__)
 
-REFERRAL_TREE = Codec("xt", client_id=int)
+
 EXPORT = Codec("xe")
 
 # How many referred clients a tree lists under one person before "and N more".

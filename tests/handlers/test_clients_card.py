@@ -127,6 +127,7 @@ async def test_card_shows_every_field_grades_contacts_referrals_and_policies(
         "✏️ 修改",
         "🗑 删除",
         "介绍人：李四",
+        "🌳 转介绍关系",
     ]
     data = [b for c in harness.request.sent(chat_id=ZH.id) for _, b in c.buttons]
     assert links.SCRIPT_FOR_CLIENT.build(client_id=client_id) in data
@@ -473,3 +474,20 @@ async def test_malformed_button_data_gets_a_stale_notice(harness: Harness, data:
     answer = harness.request.sent(method="answerCallbackQuery")[-1]
     assert "按钮已经过时" in answer.params["text"]
     assert harness.request.sent(method="sendMessage") == []
+
+
+async def test_card_of_a_referred_client_opens_the_referral_tree(harness: Harness) -> None:
+    await harness.make_agent(EN, lang="en")
+    root = await _seed(harness, EN, "Li Si")
+    middle = await _seed(harness, EN, "Zhang San", referred_by_id=root, source="referral")
+    await _seed(harness, EN, "Wang Wu", referred_by_id=middle, source="referral")
+    loner = await _seed(harness, EN, "Zhao Liu")
+
+    await _open(harness, EN, loner)
+    assert "🌳 Referral tree" not in harness.buttons(EN)
+
+    await _open(harness, EN, middle)
+    await harness.press(EN, "Referral tree")
+
+    tree = harness.last_text(EN)
+    assert "Li Si" in tree and "Wang Wu" in tree and "Zhang San" in tree
