@@ -126,6 +126,13 @@ class Flow:
         """Prepare a new conversation (``argument`` is text after the command); return its step."""
         return self.first_step
 
+    def unsaved(self, data: dict[str, Any]) -> int:
+        """Return how many typed entries (names …) the draft holds that are not saved yet.
+
+        /cancel asks before discarding a draft for which this is above zero.
+        """
+        return 0
+
     async def on_idle(self, turn: Turn) -> None:
         """Queue what to say when the conversation is paused for silence."""
         turn.send(turn.t("flows.paused_idle", command=self.command))
@@ -221,6 +228,16 @@ async def start(
         await turn.flush()
     if conv is not None:
         await _ask(context, agent, flow, conv)
+
+
+async def unsaved(context: BotContext) -> tuple[str, int] | None:
+    """Return the active conversation's flow and how many unsaved entries its draft holds."""
+    agent = context.require_agent()
+    async with context.db.session() as session:
+        conv = await store.active_conversation(session, agent.id)
+    if conv is None or conv.flow not in context.flows:
+        return None
+    return conv.flow, context.flows[conv.flow].unsaved(conv.data)
 
 
 async def cancel(context: BotContext) -> str | None:

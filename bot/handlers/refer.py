@@ -109,6 +109,10 @@ class ReferFlow(Flow):
             return step if step != RETRY else self.first_step
         return self.first_step
 
+    def unsaved(self, data: dict[str, Any]) -> int:
+        """Count the names collected so far; they are saved only at the summary."""
+        return len(data.get("names", []))
+
     async def on_idle(self, turn: Turn) -> None:
         """Say that the draft is kept, with whom and how many names, and how to go on."""
         referrer = _referrer(turn)

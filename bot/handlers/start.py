@@ -32,6 +32,7 @@ from storage import agents as agent_store
 logger = logging.getLogger(__name__)
 
 SET_LANGUAGE = Codec("lang", code=str)
+CONFIRM_CANCEL = Codec("kx", choice=str)
 _START_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NAME_LIMIT: Final = 20
 
@@ -237,9 +238,34 @@ async def set_language(update: Update, context: BotContext) -> None:
 
 
 async def cancel_command(update: Update, context: BotContext) -> None:
-    """End whatever guided conversation is open, discarding its draft."""
+    """End whatever guided conversation is open; ask first when its draft holds unsaved names."""
+    pending = await flows.unsaved(context)
+    if pending is not None and pending[1] > 0:
+        flow, count = pending
+        command = context.flows[flow].command
+        buttons = [
+            [
+                (context.t("core.cancel_drop"), CONFIRM_CANCEL.build(choice="drop")),
+                (context.t("core.cancel_keep"), CONFIRM_CANCEL.build(choice="keep")),
+            ]
+        ]
+        await context.say(context.t("core.cancel_confirm", count=count, command=command), buttons)
+        return
     cancelled = await flows.cancel(context)
     await context.say(context.t("core.cancelled" if cancelled else "core.nothing_to_cancel"))
+
+
+async def confirm_cancel(update: Update, context: BotContext) -> None:
+    """Discard the draft after all, or keep it, as the agent pressed."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    choice = CONFIRM_CANCEL.parse(query.data)["choice"]
+    if choice == "drop":
+        cancelled = await flows.cancel(context)
+        await context.say(context.t("core.cancelled" if cancelled else "core.nothing_to_cancel"))
+    else:
+        await context.say(context.t("core.cancel_kept"))
 
 
 async def invite_command(update: Update, context: BotContext) -> None:
@@ -306,4 +332,5 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("cancel", cancel_command))
     application.add_handler(CommandHandler("invite", invite_command))
     application.add_handler(CallbackQueryHandler(set_language, pattern=SET_LANGUAGE.pattern))
+    application.add_handler(CallbackQueryHandler(confirm_cancel, pattern=CONFIRM_CANCEL.pattern))
     application.add_error_handler(error_handler)

@@ -110,6 +110,10 @@ class WarmFlow(Flow):
         turn.data["cat"] = number
         return category_step(number)
 
+    def unsaved(self, data: dict[str, Any]) -> int:
+        """Count the names listed so far, waiting to be saved at the end."""
+        return len(data.get("names", [])) + len(data.get("pending", []))
+
     async def on_idle(self, turn: Turn) -> None:
         """Say where the search paused, how many names it holds, and how to go on."""
         turn.send(

@@ -644,6 +644,8 @@ async def test_cancel_discards_the_draft(harness: Harness) -> None:
     await _to_names(harness, AGENT)
     await harness.send(AGENT, "李四")
     await harness.send(AGENT, "/cancel")
+    assert "还有 1 个名字没有保存" in harness.last_text(AGENT)
+    await harness.press(AGENT, "放弃草稿")
 
     assert harness.last_text(AGENT) == "已取消，草稿已删除。"
     assert await _clients(harness) == []

@@ -354,3 +354,24 @@ async def test_batch_stamps_use_the_bot_clock(harness: Harness) -> None:
     async with harness.db.session() as session:
         count = await session.scalar(select(func.count()).select_from(Conversation))
     assert count == 0
+
+
+async def test_cancel_with_names_listed_asks_first_and_keep_loses_nothing(
+    harness: Harness,
+) -> None:
+    await harness.make_agent(AGENT_EN, lang="en")
+    await harness.send(AGENT_EN, "/warm")
+    await harness.send(AGENT_EN, "Zhang San, Li Si")
+
+    await harness.send(AGENT_EN, "/cancel")
+    assert "holds 2 names that are not saved yet" in harness.last_text(AGENT_EN)
+    await harness.press(AGENT_EN, "Keep going")
+    assert "still here" in harness.last_text(AGENT_EN)
+    conversation = await _conversation(harness)
+    assert conversation is not None and len(conversation.data["names"]) == 2
+
+    await harness.send(AGENT_EN, "/cancel")
+    await harness.press(AGENT_EN, "Discard")
+    assert harness.last_text(AGENT_EN) == "Cancelled; the draft is deleted."
+    assert await _conversation(harness) is None
+    assert await _clients(harness) == []
