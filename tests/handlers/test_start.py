@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 from telegram import Chat
 
@@ -192,3 +193,25 @@ async def test_a_redelivered_update_is_applied_once(harness: Harness) -> None:
     assert texts == ["I have nothing to do with that message. Send /help to see what I can do."]
     agent = await _agent(harness, ADMIN_ID)
     assert agent is not None and agent.name == "Mei"
+
+
+async def test_a_failing_handler_is_logged_without_contents_and_the_user_is_told(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.handlers import start as start_module
+
+    await harness.make_agent(ADMIN, role="admin")
+
+    def broken(lang: str, names: object) -> str:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(start_module.commands, "help_text", broken)
+    with caplog.at_level("ERROR"):
+        await harness.send(ADMIN, "/help 13812345678 和平路8号")
+
+    assert harness.last_text(ADMIN).startswith("抱歉，刚才处理出错了")
+    failures = [r for r in caplog.records if r.name == "bot.handlers.start"]
+    assert failures and failures[-1].exc_info is not None
+    logged = "\n".join(caplog.text.splitlines())
+    assert "13812345678" not in logged and "和平路" not in logged
+    assert f"from user {ADMIN_ID}" in failures[-1].getMessage()
