@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from telegram import CallbackQuery, Chat, Contact, Document, Message, Update, User
+from telegram import CallbackQuery, Chat, Contact, Document, Message, MessageEntity, Update, User
 
 from bot.app import build_application
 from bot.config import Settings
@@ -116,8 +116,6 @@ class Console:
     def _text(self, text: str) -> Message:
         entities = []
         if text.startswith("/"):
-            from telegram import MessageEntity
-
             entities = [MessageEntity(MessageEntity.BOT_COMMAND, 0, len(text.split()[0]))]
         return self._message(text=text, entities=entities)
 
