@@ -54,22 +54,27 @@ class Console:
         # ignores an id it has already applied.
         self.ids = itertools.count(time.time_ns() // 1000)
 
+    def _line(self, text: str) -> None:
+        """Write one line of the conversation to the terminal."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
     def _show(self, call: ApiCall, result: dict[str, Any]) -> None:
         if call.method not in ("sendMessage", "editMessageText", "sendDocument", "sendPhoto"):
             if call.method == "answerCallbackQuery" and call.params.get("text"):
-                print(f"  ({call.params['text']})", file=self.out)
+                self._line(f"  ({call.params['text']})")
             return
         if call.method in ("sendDocument", "sendPhoto"):
             name = next(iter(call.files.values()), ("file", b""))[0]
-            print(f"[{call.method[4:].lower()}: {name}]", file=self.out)
+            self._line(f"[{call.method[4:].lower()}: {name}]")
         if call.text:
-            print(call.text, file=self.out)
+            self._line(call.text)
         labels = call.buttons
         if labels:
             self.buttons = [(int(result.get("message_id", 0)), data) for _, data in labels]
             for number, (label, _) in enumerate(labels, start=1):
-                print(f"  [{number}] {label}", file=self.out)
-        print("", file=self.out)
+                self._line(f"  [{number}] {label}")
+        self._line("")
 
     def _message(self, **fields: Any) -> Message:
         message = Message(
@@ -93,12 +98,12 @@ class Console:
                 try:
                     content = path.read_bytes()
                 except OSError as error:
-                    print(f"cannot read {path}: {error.strerror}", file=self.out)
+                    self._line(f"cannot read {path}: {error.strerror}")
                     return None
                 file_id = self.request.add_file(content)
                 document = Document(file_id, file_id, file_name=path.name, file_size=len(content))
                 return Update(update_id, message=self._message(document=document))
-            print(CONSOLE_HELP, file=self.out)
+            self._line(CONSOLE_HELP)
             return None
         if line.isdigit() and 0 < int(line) <= len(self.buttons):
             message_id, data = self.buttons[int(line) - 1]
@@ -131,7 +136,8 @@ class Console:
                 interactive = lines.isatty()
                 while True:
                     if interactive:
-                        print("> ", end="", file=self.out, flush=True)
+                        self.out.write("> ")
+                        self.out.flush()
                     line = await asyncio.to_thread(lines.readline)
                     if not line:
                         break
@@ -139,7 +145,7 @@ class Console:
                     if not line:
                         continue
                     if not interactive:
-                        print(f"> {line}", file=self.out)
+                        self._line(f"> {line}")
                     update = self._update_for(line)
                     if update is not None:
                         await self.application.process_update(update)
