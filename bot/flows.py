@@ -308,6 +308,10 @@ async def route(update: Update, context: BotContext) -> None:
             conv.step,
             can_go_back=bool(conv.history),
         )
+        if answer.text and answer.choice is None:
+            answer.choice = await _typed_button(context, agent, flow, conv, answer.text)
+            if answer.choice is not None:
+                answer.text = None
         going_back = answer.choice == BACK_VALUE or (
             answer.text is not None and answer.text.lower() in BACK_WORDS
         )
@@ -338,6 +342,43 @@ async def route(update: Update, context: BotContext) -> None:
     if result != END:
         await _ask(context, agent, flow, conv)
     raise ApplicationHandlerStop
+
+
+def _label_key(label: str) -> str:
+    """Reduce a button label to its words, so typed "跳过" matches "⏭ 跳过"."""
+    return "".join(ch for ch in label.casefold() if ch.isalnum())
+
+
+async def _typed_button(
+    context: BotContext, agent: Agent, flow: Flow, conv: Conversation, text: str
+) -> str | None:
+    """Return the value of the current prompt's button whose label the agent typed, if any.
+
+    People type what a button says ("跳过", "skip", "电话") as often as they press it. The
+    prompt is rebuilt in a throw-away session to read its buttons; nothing is sent.
+    """
+    typed = _label_key(text)
+    if not typed:
+        return None
+    async with context.db.sessionmaker() as session:
+        turn = Turn(
+            context,
+            agent,
+            flow,
+            session,
+            copy.deepcopy(conv.data),
+            conv.step,
+            can_go_back=bool(conv.history),
+        )
+        await flow.asker(conv.step)(turn)
+        await session.rollback()
+    prefix = f"{FLOW_BUTTON.prefix}:{flow.name}:{conv.step}:"
+    for _, buttons in turn.outbox:
+        for row in buttons or ():
+            for label, data in row:
+                if data.startswith(prefix) and _label_key(label) == typed:
+                    return data.removeprefix(prefix)
+    return None
 
 
 async def _drop_keyboard(update: Update) -> None:

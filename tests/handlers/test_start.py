@@ -5,20 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from telegram import Chat
 
-from storage.models import Agent, Conversation, Invite
+from storage.models import Conversation, Invite
 from tests.harness import ADMIN_ID, Harness, TgUser
 
 ADMIN = TgUser(ADMIN_ID, "Admin", "zh-hans")
 ADMIN_EN = TgUser(ADMIN_ID, "Admin", "en-US")
 STRANGER = TgUser(777, "Stranger", "en")
-
-
-async def _agent(harness: Harness, telegram_id: int) -> Agent | None:
-    async with harness.db.session() as session:
-        return await session.scalar(select(Agent).where(Agent.telegram_id == telegram_id))
 
 
 async def test_admin_onboarding_in_chinese_stores_language_and_name(harness: Harness) -> None:
@@ -32,7 +27,7 @@ async def test_admin_onboarding_in_chinese_stores_language_and_name(harness: Har
     await harness.send(ADMIN, "王芳")
     assert "王芳" in harness.last_text(ADMIN)
 
-    agent = await _agent(harness, ADMIN_ID)
+    agent = await harness.find_agent(ADMIN)
     assert agent is not None
     assert (agent.language, agent.name, agent.onboarded, agent.role) == (
         "zh",
@@ -52,7 +47,7 @@ async def test_onboarding_in_english_with_bad_name_asks_again(harness: Harness) 
     assert "What name" in harness.last_text(ADMIN_EN)
 
     await harness.press(ADMIN_EN, "Use")
-    agent = await _agent(harness, ADMIN_ID)
+    agent = await harness.find_agent(ADMIN)
     assert agent is not None and agent.name == "Admin" and agent.language == "en"
 
 
@@ -71,9 +66,8 @@ async def test_back_during_onboarding_returns_to_the_language(harness: Harness) 
     assert "First, the language" in harness.last_text(
         ADMIN
     ) or "先确认一下语言" in harness.last_text(ADMIN)
-    async with harness.db.session() as session:
-        conv = await session.scalar(select(Conversation))
-        assert conv is not None and conv.step == "language"
+    conv = await harness.first(Conversation)
+    assert conv is not None and conv.step == "language"
 
 
 async def test_stranger_is_refused_and_nothing_is_stored(harness: Harness) -> None:
@@ -81,7 +75,7 @@ async def test_stranger_is_refused_and_nothing_is_stored(harness: Harness) -> No
     await harness.send(STRANGER, "hello")
 
     assert harness.texts(STRANGER)[0].startswith("This assistant is for invited")
-    assert await _agent(harness, STRANGER.id) is None
+    assert await harness.find_agent(STRANGER) is None
 
 
 async def test_invite_link_admits_exactly_one_person(harness: Harness) -> None:
@@ -92,13 +86,13 @@ async def test_invite_link_admits_exactly_one_person(harness: Harness) -> None:
 
     newcomer = TgUser(778, "新人")
     await harness.send(newcomer, f"/start {token}")
-    assert await _agent(harness, newcomer.id) is not None
+    assert await harness.find_agent(newcomer) is not None
     assert "欢迎" in harness.texts(newcomer)[0]
 
     latecomer = TgUser(779, "Late", "en")
     await harness.send(latecomer, f"/start {token}")
     assert "has been used, has expired" in harness.last_text(latecomer)
-    assert await _agent(harness, latecomer.id) is None
+    assert await harness.find_agent(latecomer) is None
     async with harness.db.session() as session:
         stored = await session.scalar(select(Invite.token_hash))
     assert stored is not None and token not in stored
@@ -128,7 +122,7 @@ async def test_group_chat_is_told_once_to_use_private_chat(harness: Harness) -> 
 
     to_group = harness.request.sent(chat_id=-100)
     assert len(to_group) == 1 and "私聊" in to_group[0].text
-    assert await _agent(harness, ADMIN_ID) is None
+    assert await harness.find_agent(ADMIN) is None
 
 
 async def test_help_lists_every_registered_command_in_each_language(harness: Harness) -> None:
@@ -152,8 +146,7 @@ async def test_cancel_discards_the_open_conversation(harness: Harness) -> None:
     await harness.send(ADMIN, "/start")
     await harness.send(ADMIN, "/cancel")
     assert harness.last_text(ADMIN) == "已取消，草稿已删除。"
-    async with harness.db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+    assert await harness.count(Conversation) == 0
 
 
 async def test_silence_pauses_the_conversation_and_start_resumes_it(harness: Harness) -> None:
@@ -161,8 +154,7 @@ async def test_silence_pauses_the_conversation_and_start_resumes_it(harness: Har
 
     await harness.send(ADMIN, "/start")
     await harness.press(ADMIN, "中文")
-    harness.clock.advance(minutes=31)
-    await harness.app.job_queue.get_jobs_by_name("pause-idle-conversations")[0].run(harness.app)
+    await harness.let_idle(minutes=31)
 
     assert "30 分钟没有回复" in harness.last_text(ADMIN)
     await harness.send(ADMIN, "/start")
@@ -191,7 +183,7 @@ async def test_a_redelivered_update_is_applied_once(harness: Harness) -> None:
 
     texts = harness.texts(ADMIN)[before:]
     assert texts == ["I have nothing to do with that message. Send /help to see what I can do."]
-    agent = await _agent(harness, ADMIN_ID)
+    agent = await harness.find_agent(ADMIN)
     assert agent is not None and agent.name == "Mei"
 
 
@@ -215,3 +207,17 @@ async def test_a_failing_handler_is_logged_without_contents_and_the_user_is_told
     logged = "\n".join(caplog.text.splitlines())
     assert "13812345678" not in logged and "和平路" not in logged
     assert f"from user {ADMIN_ID}" in failures[-1].getMessage()
+
+
+async def test_typing_a_buttons_label_answers_like_pressing_it(harness: Harness) -> None:
+    await harness.send(ADMIN_EN, "/start")
+    await harness.send(ADMIN_EN, "english")
+    assert "What name" in harness.last_text(ADMIN_EN)
+
+    await harness.send(ADMIN_EN, "« back")
+    assert "First, the language" in harness.last_text(ADMIN_EN)
+
+    await harness.send(ADMIN_EN, "English")
+    await harness.send(ADMIN_EN, "use admin")  # the label of the "Use “Admin”" button
+    agent = await harness.find_agent(ADMIN)
+    assert agent is not None and agent.name == "Admin"
