@@ -2,17 +2,25 @@
 
 ``Harness`` wraps an application built by :func:`bot.app.build_application` on top of
 :class:`bot.offline.OfflineRequest`. A test sends text, presses buttons, shares contacts and
-sends documents as a Telegram user would, then reads what the bot sent.
+sends documents as a Telegram user would, then reads what the bot sent and what it stored.
+The module functions below seed and read the database and write the spreadsheet files the
+importer reads; the tests of the storage layer use them too.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import openpyxl
+from sqlalchemy import ColumnElement, func, inspect, select
 from telegram import (
     CallbackQuery,
     Chat,
@@ -28,10 +36,16 @@ from bot.app import BotApplication, build_application
 from bot.config import Settings
 from bot.context import Clock
 from bot.offline import BOT_ID, FAKE_TOKEN, ApiCall, OfflineRequest
+from storage.clients import create_client
 from storage.db import Database
-from storage.models import Agent
+from storage.models import Agent, Base
 
 ADMIN_ID = 900001
+# The name bot.app gives the job that pauses silent conversations; tests run it by hand
+# rather than wait for the scheduler.
+IDLE_JOB = "pause-idle-conversations"
+
+ModelT = TypeVar("ModelT", bound=Base)
 
 
 class FakeClock(Clock):
@@ -170,6 +184,60 @@ class Harness:
                 return [label for label, _ in call.buttons]
         return []
 
+    def previous_text(self, user: TgUser) -> str:
+        """Return the text the bot sent to ``user`` just before the latest one."""
+        texts = self.texts(user)
+        assert len(texts) >= 2, f"the bot sent {len(texts)} text(s) to {user.id}"
+        return texts[-2]
+
+    def assert_retried(self, user: TgUser, error: str, prompt: str) -> None:
+        """Assert the bot named the problem, then asked the same step again."""
+        texts = self.texts(user)
+        assert error in texts[-2], texts[-2]
+        assert prompt in texts[-1], texts[-1]
+
+    # --- reading what the bot stored -------------------------------------------------
+
+    async def rows(
+        self, model: type[ModelT], *where: ColumnElement[bool], order_by: Any = None
+    ) -> list[ModelT]:
+        """Return the stored rows of ``model`` matching ``where``, oldest first."""
+        return await fetch_rows(self.db, model, *where, order_by=order_by)
+
+    async def first(self, model: type[ModelT], *where: ColumnElement[bool]) -> ModelT | None:
+        """Return the oldest stored row of ``model`` matching ``where``, if any."""
+        found = await fetch_rows(self.db, model, *where)
+        return found[0] if found else None
+
+    async def count(self, model: type[Base], *where: ColumnElement[bool]) -> int:
+        """Return how many rows of ``model`` match ``where``."""
+        return await count_rows(self.db, model, *where)
+
+    async def get(self, model: type[ModelT], row_id: int | None) -> ModelT | None:
+        """Return the row of ``model`` with this id, or None when there is none."""
+        async with self.db.session() as session:
+            return await session.get(model, row_id)
+
+    async def row(self, model: type[ModelT], row_id: int | None) -> ModelT:
+        """Return the row of ``model`` with this id, which must exist."""
+        found = await self.get(model, row_id)
+        assert found is not None, f"no {model.__name__} with id {row_id}"
+        return found
+
+    async def find_agent(self, user: TgUser) -> Agent | None:
+        """Return the stored agent of ``user``, or None when they have none."""
+        return await self.first(Agent, Agent.telegram_id == user.id)
+
+    async def stored_agent(self, user: TgUser) -> Agent:
+        """Return the stored agent of ``user``, which must exist."""
+        agent = await self.find_agent(user)
+        assert agent is not None, f"user {user.id} has no agent"
+        return agent
+
+    async def agent_id(self, user: TgUser) -> int:
+        """Return the id of the stored agent of ``user``."""
+        return (await self.stored_agent(user)).id
+
     # --- setting up ------------------------------------------------------------------
 
     async def make_agent(
@@ -187,6 +255,33 @@ class Harness:
             )
             session.add(agent)
         return agent
+
+    async def seed_client(self, owner: TgUser | Agent, name: str, **fields: Any) -> int:
+        """Store a client in the book of ``owner`` (a user or their agent); return its id."""
+        agent_id = owner.id if isinstance(owner, Agent) else await self.agent_id(owner)
+        return await add_client(self.db, agent_id, name, **fields)
+
+    # --- running jobs and second processes -------------------------------------------
+
+    async def run_job(self, name: str) -> None:
+        """Run the scheduled job called ``name`` once, now."""
+        assert self.app.job_queue is not None
+        await self.app.job_queue.get_jobs_by_name(name)[0].run(self.app)
+
+    async def let_idle(self, minutes: float = 31) -> None:
+        """Let ``minutes`` (just past the 30-minute limit) pass, then run the idle-pause job."""
+        self.clock.advance(minutes=minutes)
+        await self.run_job(IDLE_JOB)
+
+    @asynccontextmanager
+    async def second_process(self) -> AsyncIterator[Harness]:
+        """Start another application on the same database and clock, as after a restart."""
+        settings: Settings = self.app.bot_data["settings"]
+        other = await start_harness(settings.database_url, clock=self.clock, settings=settings)
+        try:
+            yield other
+        finally:
+            await stop_harness(other)
 
 
 def default_settings(database_url: str) -> Settings:
@@ -221,3 +316,54 @@ def local_date(clock: FakeClock, zone: str = "Asia/Shanghai") -> date:
     from zoneinfo import ZoneInfo
 
     return clock.now().astimezone(ZoneInfo(zone)).date()
+
+
+# --- the database, without an application -----------------------------------------------
+
+
+async def add_client(db: Database, agent_id: int, name: str, **fields: Any) -> int:
+    """Store a client through the client book (so pinyin keys are set); return its id."""
+    async with db.session() as session:
+        client = await create_client(session, agent_id, name=name, **fields)
+        return client.id
+
+
+async def fetch_rows(
+    db: Database, model: type[ModelT], *where: ColumnElement[bool], order_by: Any = None
+) -> list[ModelT]:
+    """Return the rows of ``model`` matching ``where``, by ``order_by`` or else by id."""
+    order = [order_by] if order_by is not None else list(inspect(model).primary_key)
+    async with db.session() as session:
+        return list(await session.scalars(select(model).where(*where).order_by(*order)))
+
+
+async def count_rows(db: Database, model: type[Base], *where: ColumnElement[bool]) -> int:
+    """Return how many rows of ``model`` match ``where``."""
+    async with db.session() as session:
+        total = await session.scalar(select(func.count()).select_from(model).where(*where))
+    return int(total or 0)
+
+
+# --- spreadsheet files, as a bank would send them -----------------------------------------
+
+
+def xlsx_bytes(*sheets: Sequence[Sequence[object]]) -> bytes:
+    """Write rows into a workbook, one sheet per argument, and return its bytes."""
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for index, rows in enumerate(sheets):
+        sheet = workbook.create_sheet(f"Sheet{index + 1}")
+        for row in rows:
+            sheet.append(list(row))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def csv_bytes(
+    rows: Sequence[Sequence[object]], encoding: str = "utf-8", delimiter: str = ","
+) -> bytes:
+    """Write rows as CSV text in the given encoding and return its bytes."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter).writerows(rows)
+    return buffer.getvalue().encode(encoding)

@@ -6,10 +6,8 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Sequence
 from decimal import Decimal
 
-import openpyxl
 import pytest
 import xlwt
 from hypothesis import given, settings
@@ -25,6 +23,7 @@ from bot.importer import (
     read_policy_table,
     write_problem_report,
 )
+from tests.harness import csv_bytes, xlsx_bytes
 
 ZH_HEADER = [
     "序号",
@@ -75,26 +74,6 @@ def _zh_row(number: int, **changes: object) -> list[object]:
     return [cells[name] for name in ZH_HEADER]
 
 
-def _xlsx(*sheets: Sequence[Sequence[object]]) -> bytes:
-    """Write rows into a workbook, one sheet per argument, and return its bytes."""
-    workbook = openpyxl.Workbook()
-    workbook.remove(workbook.active)
-    for index, rows in enumerate(sheets):
-        sheet = workbook.create_sheet(f"Sheet{index + 1}")
-        for row in rows:
-            sheet.append(list(row))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def _csv(rows: Sequence[Sequence[object]], encoding: str = "utf-8", delimiter: str = ",") -> bytes:
-    """Write rows as CSV text in the given encoding."""
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=delimiter).writerows(rows)
-    return buffer.getvalue().encode(encoding)
-
-
 def _problems(read: TableRead) -> dict[int, list[tuple[str, str]]]:
     """Group a read's problems by row as (column, key) pairs."""
     grouped: dict[int, list[tuple[str, str]]] = {}
@@ -115,7 +94,7 @@ def _refusal(filename: str, content: bytes) -> str:
 
 
 def test_reads_every_column_of_a_chinese_xlsx() -> None:
-    read = read_policy_table("满期保单明细表.xlsx", _xlsx([ZH_HEADER, _zh_row(1)]))
+    read = read_policy_table("满期保单明细表.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1)]))
 
     assert read.rejected == []
     assert read.rows_read == 1
@@ -145,7 +124,7 @@ def test_reads_english_headers_in_any_order_and_ignores_extra_columns() -> None:
         ["+86 139 0000 1111", "Li Si", "VIP", "2027-01-31", "A-778", "120,000", "BOC"],
     ]
 
-    read = read_policy_table("export.csv", _csv(rows))
+    read = read_policy_table("export.csv", csv_bytes(rows))
 
     (policy,) = read.rows
     assert policy.policy_number == "A-778"
@@ -169,7 +148,7 @@ def test_reads_english_headers_in_any_order_and_ignores_extra_columns() -> None:
 def test_recognises_header_variants_regardless_of_case_spaces_and_punctuation(
     header: list[str],
 ) -> None:
-    read = read_policy_table("t.csv", _csv([header, ["P1", "王五", "2026-08-01"]]))
+    read = read_policy_table("t.csv", csv_bytes([header, ["P1", "王五", "2026-08-01"]]))
 
     assert [row.policy_number for row in read.rows] == ["P1"]
 
@@ -184,7 +163,7 @@ def test_finds_the_header_below_title_rows_and_keeps_spreadsheet_row_numbers() -
         _zh_row(2),
     ]
 
-    read = read_policy_table("t.xlsx", _xlsx(sheet))
+    read = read_policy_table("t.xlsx", xlsx_bytes(sheet))
 
     assert [row.row_number for row in read.rows] == [5, 6]
 
@@ -192,7 +171,7 @@ def test_finds_the_header_below_title_rows_and_keeps_spreadsheet_row_numbers() -
 def test_reads_the_first_sheet_that_holds_the_table() -> None:
     cover = [["说明"], ["本表由系统导出，请勿修改表头。"]]
 
-    read = read_policy_table("t.xlsx", _xlsx(cover, [ZH_HEADER, _zh_row(1)]))
+    read = read_policy_table("t.xlsx", xlsx_bytes(cover, [ZH_HEADER, _zh_row(1)]))
 
     assert len(read.rows) == 1
 
@@ -201,14 +180,14 @@ def test_refuses_a_header_below_the_first_twenty_rows() -> None:
     sheet: list[list[object]] = [[f"备注 {i}"] for i in range(20)]
     sheet += [ZH_HEADER, _zh_row(1)]
 
-    assert _refusal("t.xlsx", _xlsx(sheet)) == "importer.no_header"
+    assert _refusal("t.xlsx", xlsx_bytes(sheet)) == "importer.no_header"
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8", "utf-8-sig"])
 def test_reads_csv_in_chinese_and_unicode_encodings(encoding: str) -> None:
     rows = [ZH_HEADER, [str(cell) for cell in _zh_row(7, 满期日="2026/9/1", 生效日="")]]
 
-    read = read_policy_table("t.csv", _csv(rows, encoding))
+    read = read_policy_table("t.csv", csv_bytes(rows, encoding))
 
     (policy,) = read.rows
     assert policy.holder == "张三"
@@ -219,7 +198,7 @@ def test_reads_csv_in_chinese_and_unicode_encodings(encoding: str) -> None:
 def test_reads_tab_separated_csv() -> None:
     rows = [["保单号码", "投保人", "满期日"], ["P9", "赵六", "2026-10-10"]]
 
-    read = read_policy_table("t.csv", _csv(rows, delimiter="\t"))
+    read = read_policy_table("t.csv", csv_bytes(rows, delimiter="\t"))
 
     assert [row.holder for row in read.rows] == ["赵六"]
 
@@ -266,7 +245,7 @@ def test_reads_an_old_xls_workbook() -> None:
     ],
 )
 def test_reads_maturity_dates_in_every_form(cell: object, expected: dt.date) -> None:
-    read = read_policy_table("t.xlsx", _xlsx([ZH_HEADER, _zh_row(1, 满期日=cell)]))
+    read = read_policy_table("t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1, 满期日=cell)]))
 
     assert [row.maturity_date for row in read.rows] == [expected]
 
@@ -287,7 +266,7 @@ def test_reads_maturity_dates_in_every_form(cell: object, expected: dt.date) -> 
     ],
 )
 def test_reads_amounts_from_numbers_and_text(cell: object, expected: Decimal | None) -> None:
-    read = read_policy_table("t.xlsx", _xlsx([ZH_HEADER, _zh_row(1, 保费=cell)]))
+    read = read_policy_table("t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1, 保费=cell)]))
 
     assert [row.premium for row in read.rows] == [expected]
 
@@ -307,7 +286,7 @@ def test_reads_amounts_from_numbers_and_text(cell: object, expected: Decimal | N
 def test_reads_mobiles_and_treats_masked_numbers_as_empty(
     cell: object, expected: str | None
 ) -> None:
-    read = read_policy_table("t.xlsx", _xlsx([ZH_HEADER, _zh_row(1, 手机=cell)]))
+    read = read_policy_table("t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1, 手机=cell)]))
 
     assert [row.mobile for row in read.rows] == [expected]
 
@@ -319,7 +298,7 @@ def test_a_plain_phone_column_fills_mobile_or_home_phone_by_the_number_kind() ->
         ["P2", "乙", "2026-01-01", "010-12345678"],
     ]
 
-    read = read_policy_table("t.csv", _csv(rows))
+    read = read_policy_table("t.csv", csv_bytes(rows))
 
     assert [(row.mobile, row.home_phone) for row in read.rows] == [
         ("13812345678", None),
@@ -328,7 +307,7 @@ def test_a_plain_phone_column_fills_mobile_or_home_phone_by_the_number_kind() ->
 
 
 def test_keeps_every_digit_of_a_numeric_policy_number() -> None:
-    read = read_policy_table("t.xlsx", _xlsx([ZH_HEADER, _zh_row(1, 保单号码=880012345678)]))
+    read = read_policy_table("t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1, 保单号码=880012345678)]))
 
     assert [row.policy_number for row in read.rows] == ["880012345678"]
 
@@ -352,7 +331,7 @@ def test_rejects_bad_rows_with_one_problem_per_bad_cell_and_keeps_good_rows() ->
         _zh_row(11, 保额=-5),
     ]
 
-    read = read_policy_table("t.xlsx", _xlsx(sheet))
+    read = read_policy_table("t.xlsx", xlsx_bytes(sheet))
 
     assert [row.row_number for row in read.rows] == [2]
     assert read.rows_read == 11
@@ -377,7 +356,7 @@ def test_rejects_bad_rows_with_one_problem_per_bad_cell_and_keeps_good_rows() ->
 def test_problem_values_name_the_first_copy_and_quote_the_bad_cell() -> None:
     sheet = [ZH_HEADER, _zh_row(1), _zh_row(2, 保单号码="P2021000001", 满期日="13/45")]
 
-    read = read_policy_table("t.xlsx", _xlsx(sheet))
+    read = read_policy_table("t.xlsx", xlsx_bytes(sheet))
 
     assert len(read.rejected) == 2
     duplicate = next(p for p in read.rejected if p.key == "importer.duplicate_policy")
@@ -386,7 +365,7 @@ def test_problem_values_name_the_first_copy_and_quote_the_bad_cell() -> None:
 
 
 def test_requires_a_maturity_date_in_every_row() -> None:
-    read = read_policy_table("t.xlsx", _xlsx([ZH_HEADER, _zh_row(1, 满期日=None)]))
+    read = read_policy_table("t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1, 满期日=None)]))
 
     assert read.rows == []
     assert [(p.column, p.key) for p in read.rejected] == [("满期日", "importer.missing_value")]
@@ -403,7 +382,7 @@ def test_skips_blank_rows_totals_and_repeated_headers_without_counting_them() ->
         ["合计", None, None, None, 100000],
     ]
 
-    read = read_policy_table("t.xlsx", _xlsx(sheet))
+    read = read_policy_table("t.xlsx", xlsx_bytes(sheet))
 
     assert [row.row_number for row in read.rows] == [2, 6]
     assert read.rows_read == 2
@@ -411,7 +390,7 @@ def test_skips_blank_rows_totals_and_repeated_headers_without_counting_them() ->
 
 
 def test_a_header_with_no_rows_reads_nothing() -> None:
-    read = read_policy_table("t.csv", _csv([ZH_HEADER]))
+    read = read_policy_table("t.csv", csv_bytes([ZH_HEADER]))
 
     assert (read.rows, read.rejected, read.rows_read) == ([], [], 0)
 
@@ -446,13 +425,13 @@ def test_refuses_an_empty_file(filename: str, content: bytes) -> None:
 def test_refuses_a_csv_without_a_recognisable_header() -> None:
     rows = [["姓名", "电话"], ["张三", "13812345678"]]
 
-    assert _refusal("t.csv", _csv(rows)) == "importer.no_header"
+    assert _refusal("t.csv", csv_bytes(rows)) == "importer.no_header"
 
 
 def test_refuses_a_header_that_lacks_a_required_column() -> None:
     rows = [["保单号码", "投保人", "生效日"], ["P1", "张三", "2020-01-01"]]
 
-    assert _refusal("t.xlsx", _xlsx(rows)) == "importer.no_header"
+    assert _refusal("t.xlsx", xlsx_bytes(rows)) == "importer.no_header"
 
 
 def test_refuses_a_csv_that_is_neither_unicode_nor_gb18030() -> None:
@@ -468,7 +447,7 @@ def test_refuses_a_file_over_the_size_limit_before_reading_it() -> None:
 def test_refuses_a_workbook_that_would_unpack_beyond_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    content = _xlsx([ZH_HEADER, _zh_row(1)])
+    content = xlsx_bytes([ZH_HEADER, _zh_row(1)])
     monkeypatch.setattr(importer, "MAX_UNPACKED_BYTES", 1000)
 
     assert _refusal("t.xlsx", content) == "importer.too_large"
@@ -476,7 +455,7 @@ def test_refuses_a_workbook_that_would_unpack_beyond_the_limit(
 
 def test_refuses_a_password_protected_workbook() -> None:
     encrypted = io.BytesIO()
-    OOXMLFile(io.BytesIO(_xlsx([ZH_HEADER, _zh_row(1)]))).encrypt("secret", encrypted)
+    OOXMLFile(io.BytesIO(xlsx_bytes([ZH_HEADER, _zh_row(1)]))).encrypt("secret", encrypted)
 
     assert _refusal("t.xlsx", encrypted.getvalue()) == "importer.encrypted"
 

@@ -13,6 +13,7 @@ from storage import clients as store
 from storage.clients import ClientFilter, Horizon
 from storage.db import Database
 from storage.models import Agent, Client, GradeChange, Interaction, Policy, Snooze
+from tests.harness import add_client
 
 NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
 TODAY = date(2026, 12, 3)
@@ -30,12 +31,6 @@ async def agents(db: Database) -> AsyncIterator[tuple[int, int]]:
     yield ids
 
 
-async def _add(db: Database, agent_id: int, name: str, **fields: object) -> int:
-    async with db.session() as session:
-        client = await store.create_client(session, agent_id, name=name, **fields)
-        return client.id
-
-
 async def _names(db: Database, agent_id: int, text: str) -> list[str]:
     async with db.session() as session:
         return [c.name for c in await store.search_clients(session, agent_id, text)]
@@ -48,9 +43,9 @@ async def test_search_finds_by_name_part_pinyin_initials_and_phone(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, _ = agents
-    await _add(db, mine, "张三", phone="13812345678")
-    await _add(db, mine, "李四", phone="010-87654321")
-    await _add(db, mine, "张三丰")
+    await add_client(db, mine, "张三", phone="13812345678")
+    await add_client(db, mine, "李四", phone="010-87654321")
+    await add_client(db, mine, "张三丰")
 
     assert await _names(db, mine, "三") == ["张三", "张三丰"]
     assert await _names(db, mine, "zhang") == ["张三", "张三丰"]
@@ -66,14 +61,14 @@ async def test_search_finds_by_name_part_pinyin_initials_and_phone(
 
 async def test_search_puts_the_exact_name_first(db: Database, agents: tuple[int, int]) -> None:
     mine, _ = agents
-    await _add(db, mine, "张三丰")
-    await _add(db, mine, "张三")
+    await add_client(db, mine, "张三丰")
+    await add_client(db, mine, "张三")
     assert await _names(db, mine, "张三") == ["张三", "张三丰"]
 
 
 async def test_search_finds_by_policy_number(db: Database, agents: tuple[int, int]) -> None:
     mine, _ = agents
-    client_id = await _add(db, mine, "王五")
+    client_id = await add_client(db, mine, "王五")
     async with db.session() as session:
         session.add(Policy(agent_id=mine, client_id=client_id, policy_number="P2026-0042"))
     assert await _names(db, mine, "2026-0042") == ["王五"]
@@ -83,7 +78,7 @@ async def test_search_never_returns_another_agents_clients(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, theirs = agents
-    await _add(db, theirs, "张三", phone="13812345678")
+    await add_client(db, theirs, "张三", phone="13812345678")
     for text in ("张三", "zs", "5678"):
         assert await _names(db, mine, text) == []
     assert await _names(db, theirs, "zs") == ["张三"]
@@ -93,9 +88,9 @@ async def test_duplicates_match_same_phone_or_same_name_without_phone(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, theirs = agents
-    await _add(db, mine, "张三", phone="13812345678")
-    await _add(db, mine, "李四")
-    await _add(db, theirs, "王五", phone="13900000000")
+    await add_client(db, mine, "张三", phone="13812345678")
+    await add_client(db, mine, "李四")
+    await add_client(db, theirs, "王五", phone="13900000000")
     async with db.session() as session:
         same_phone = await store.find_duplicates(session, mine, "老张", "13812345678")
         same_name = await store.find_duplicates(session, mine, "李四", None)
@@ -127,8 +122,8 @@ async def test_list_pages_in_pinyin_order_and_counts_the_whole_list(
 ) -> None:
     mine, theirs = agents
     for name in ("赵六", "阿明", "王五", "李四", "张三"):
-        await _add(db, mine, name)
-    await _add(db, theirs, "白七")
+        await add_client(db, mine, name)
+    await add_client(db, theirs, "白七")
 
     assert await _listed(db, mine, ClientFilter(), limit=2) == ["阿明", "李四"]
     assert await _listed(db, mine, ClientFilter(), offset=2, limit=2) == ["王五", "张三"]
@@ -141,9 +136,9 @@ async def test_list_filters_by_grade_on_each_axis_and_by_source(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, _ = agents
-    await _add(db, mine, "张三", grade_timing="A", source="warm")
-    await _add(db, mine, "李四", grade_willingness="A", source="referral")
-    await _add(db, mine, "王五", grade_depth="A", grade_timing="B", source="bank")
+    await add_client(db, mine, "张三", grade_timing="A", source="warm")
+    await add_client(db, mine, "李四", grade_willingness="A", source="referral")
+    await add_client(db, mine, "王五", grade_depth="A", grade_timing="B", source="bank")
 
     assert await _listed(db, mine, ClientFilter("grade", "timing", "A")) == ["张三"]
     assert await _listed(db, mine, ClientFilter("grade", "willingness", "A")) == ["李四"]
@@ -156,10 +151,10 @@ async def test_due_lists_follow_ups_up_to_today_earliest_first(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, _ = agents
-    await _add(db, mine, "今天", next_followup=TODAY)
-    await _add(db, mine, "上周", next_followup=TODAY - timedelta(days=7))
-    await _add(db, mine, "明天", next_followup=TODAY + timedelta(days=1))
-    await _add(db, mine, "没定")
+    await add_client(db, mine, "今天", next_followup=TODAY)
+    await add_client(db, mine, "上周", next_followup=TODAY - timedelta(days=7))
+    await add_client(db, mine, "明天", next_followup=TODAY + timedelta(days=1))
+    await add_client(db, mine, "没定")
     assert await _listed(db, mine, ClientFilter("due")) == ["上周", "今天"]
 
 
@@ -169,16 +164,22 @@ async def test_stale_uses_the_b_and_c_limits_and_ignores_a_and_d(
     mine, _ = agents
     old = NOW - timedelta(days=20)
     older = NOW - timedelta(days=40)
-    await _add(db, mine, "B久", grade_timing="B", last_contact_at=old)
-    await _add(db, mine, "B近", grade_willingness="B", last_contact_at=NOW - timedelta(days=3))
-    await _add(db, mine, "C中", grade_timing="C", last_contact_at=old)
-    await _add(db, mine, "C久", grade_willingness="C", last_contact_at=older)
-    await _add(db, mine, "A久", grade_timing="A", last_contact_at=older)
-    await _add(db, mine, "D久", grade_timing="D", grade_willingness="D", last_contact_at=older)
+    await add_client(db, mine, "B久", grade_timing="B", last_contact_at=old)
+    await add_client(
+        db, mine, "B近", grade_willingness="B", last_contact_at=NOW - timedelta(days=3)
+    )
+    await add_client(db, mine, "C中", grade_timing="C", last_contact_at=old)
+    await add_client(db, mine, "C久", grade_willingness="C", last_contact_at=older)
+    await add_client(db, mine, "A久", grade_timing="A", last_contact_at=older)
+    await add_client(
+        db, mine, "D久", grade_timing="D", grade_willingness="D", last_contact_at=older
+    )
     # B on one axis and C on the other: the shorter B limit applies.
-    await _add(db, mine, "BC中", grade_timing="C", grade_willingness="B", last_contact_at=old)
+    await add_client(
+        db, mine, "BC中", grade_timing="C", grade_willingness="B", last_contact_at=old
+    )
     # Never contacted: counted from when the client was added.
-    await _add(db, mine, "B未联系", grade_timing="B", created_at=older)
+    await add_client(db, mine, "B未联系", grade_timing="B", created_at=older)
 
     stale = set(await _listed(db, mine, ClientFilter("stale")))
     assert stale == {"B久", "C久", "BC中", "B未联系"}
@@ -186,7 +187,7 @@ async def test_stale_uses_the_b_and_c_limits_and_ignores_a_and_d(
 
 async def test_stale_follows_the_agents_own_limits(db: Database, agents: tuple[int, int]) -> None:
     mine, _ = agents
-    await _add(db, mine, "B五天", grade_timing="B", last_contact_at=NOW - timedelta(days=5))
+    await add_client(db, mine, "B五天", grade_timing="B", last_contact_at=NOW - timedelta(days=5))
     async with db.session() as session:
         strict = await store.list_clients(session, mine, ClientFilter("stale"), _horizon(3, 30))
         loose = await store.list_clients(session, mine, ClientFilter("stale"), _horizon(14, 30))
@@ -219,9 +220,9 @@ async def test_details_gather_referrals_last_five_contacts_policies_and_grade_da
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, _ = agents
-    referrer = await _add(db, mine, "李四")
-    client_id = await _add(db, mine, "张三", referred_by_id=referrer)
-    await _add(db, mine, "王五", referred_by_id=client_id)
+    referrer = await add_client(db, mine, "李四")
+    client_id = await add_client(db, mine, "张三", referred_by_id=referrer)
+    await add_client(db, mine, "王五", referred_by_id=client_id)
     async with db.session() as session:
         client = await store.get_client(session, mine, client_id)
         assert client is not None
@@ -257,7 +258,7 @@ async def test_details_of_another_agents_client_are_none(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, theirs = agents
-    client_id = await _add(db, theirs, "张三")
+    client_id = await add_client(db, theirs, "张三")
     async with db.session() as session:
         assert await store.client_details(session, mine, client_id) is None
         assert await store.grade_history(session, mine, client_id) == []
@@ -267,7 +268,7 @@ async def test_grade_history_keeps_every_change_and_skips_no_change(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, _ = agents
-    client_id = await _add(db, mine, "张三")
+    client_id = await add_client(db, mine, "张三")
     async with db.session() as session:
         client = await store.get_client(session, mine, client_id)
         assert client is not None
@@ -287,8 +288,8 @@ async def test_delete_client_takes_contacts_grades_and_snoozes_and_unlinks_the_r
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, _ = agents
-    client_id = await _add(db, mine, "张三")
-    referred = await _add(db, mine, "王五", referred_by_id=client_id)
+    client_id = await add_client(db, mine, "张三")
+    referred = await add_client(db, mine, "王五", referred_by_id=client_id)
     async with db.session() as session:
         client = await store.get_client(session, mine, client_id)
         assert client is not None
@@ -319,7 +320,7 @@ async def test_delete_client_refuses_another_agents_client(
     db: Database, agents: tuple[int, int]
 ) -> None:
     mine, theirs = agents
-    client_id = await _add(db, theirs, "张三")
+    client_id = await add_client(db, theirs, "张三")
     async with db.session() as session:
         assert await store.delete_client(session, mine, client_id) is False
     async with db.session() as session:

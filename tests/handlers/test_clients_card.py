@@ -6,12 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
 from bot import links
 from bot.handlers import clients_views as views
 from storage import clients as store
-from storage.agents import get_by_telegram_id
 from storage.models import Client, GradeChange, Interaction, Policy
 from tests.harness import Harness, TgUser
 
@@ -20,28 +18,23 @@ EN = TgUser(4302, "Amy", "en")
 OTHER = TgUser(4303, "强", "zh-hans")
 
 
-async def _seed(harness: Harness, user: TgUser, name: str, **fields: object) -> int:
-    async with harness.db.session() as session:
-        agent = await get_by_telegram_id(session, user.id)
-        assert agent is not None
-        client = await store.create_client(session, agent.id, name=name, **fields)
-        return client.id
-
-
-async def _client(harness: Harness, client_id: int) -> Client | None:
-    async with harness.db.session() as session:
-        return await session.get(Client, client_id)
-
-
 async def _open(harness: Harness, user: TgUser, client_id: int) -> str:
     await harness.press_data(user, links.CLIENT_CARD.build(client_id=client_id))
     return harness.last_text(user)
 
 
-def _error_then_prompt(harness: Harness, user: TgUser, error: str, prompt: str) -> None:
-    texts = harness.texts(user)
-    assert error in texts[-2], texts[-2]
-    assert prompt in texts[-1], texts[-1]
+@pytest.fixture
+async def zhang(harness: Harness) -> int:
+    """Return the id of 张三, the one client of the Chinese-speaking agent."""
+    await harness.make_agent(ZH)
+    return await harness.seed_client(ZH, "张三")
+
+
+@pytest.fixture
+async def li_si(harness: Harness) -> int:
+    """Return the id of Li Si, the one client of the English-speaking agent."""
+    await harness.make_agent(EN, lang="en")
+    return await harness.seed_client(EN, "Li Si")
 
 
 # --- what the card shows --------------------------------------------------------------------
@@ -51,9 +44,8 @@ async def test_card_shows_every_field_grades_contacts_referrals_and_policies(
     harness: Harness,
 ) -> None:
     agent = await harness.make_agent(ZH)
-    referrer = await _seed(harness, ZH, "李四")
-    client_id = await _seed(
-        harness,
+    referrer = await harness.seed_client(ZH, "李四")
+    client_id = await harness.seed_client(
         ZH,
         "张三",
         honorific="张总",
@@ -71,7 +63,7 @@ async def test_card_shows_every_field_grades_contacts_referrals_and_policies(
         next_followup=date(2026, 12, 1),
         notes="喜欢打高尔夫",
     )
-    await _seed(harness, ZH, "王五", referred_by_id=client_id)
+    await harness.seed_client(ZH, "王五", referred_by_id=client_id)
     now = harness.clock.now()
     async with harness.db.session() as session:
         client = await store.get_client(session, agent.id, client_id)
@@ -136,7 +128,7 @@ async def test_card_shows_every_field_grades_contacts_referrals_and_policies(
 
 async def test_card_of_a_new_client_in_english_says_what_is_missing(harness: Harness) -> None:
     await harness.make_agent(EN, lang="en")
-    client_id = await _seed(harness, EN, "Li Si", source="warm", warm_category=7)
+    client_id = await harness.seed_client(EN, "Li Si", source="warm", warm_category=7)
     card = await _open(harness, EN, client_id)
     for expected in (
         "👤 Li Si",
@@ -152,7 +144,7 @@ async def test_card_of_a_new_client_in_english_says_what_is_missing(harness: Har
 
 async def test_client_command_opens_the_card_by_name(harness: Harness) -> None:
     await harness.make_agent(ZH)
-    await _seed(harness, ZH, "张三", phone="13812345678")
+    await harness.seed_client(ZH, "张三", phone="13812345678")
     await harness.send(ZH, "/client zhangsan")
     assert "👤 张三" in harness.last_text(ZH)
     assert "138 1234 5678" in harness.last_text(ZH)
@@ -161,10 +153,10 @@ async def test_client_command_opens_the_card_by_name(harness: Harness) -> None:
 # --- grading --------------------------------------------------------------------------------
 
 
-async def test_grading_by_buttons_shows_meanings_and_keeps_history(harness: Harness) -> None:
-    await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "张三")
-    await _open(harness, ZH, client_id)
+async def test_grading_by_buttons_shows_meanings_and_keeps_history(
+    harness: Harness, zhang: int
+) -> None:
+    await _open(harness, ZH, zhang)
     await harness.press(ZH, "评级")
     assert "给 张三 评级" in harness.last_text(ZH)
     assert harness.buttons(ZH)[:3] == ["促成时机", "投保意愿", "拜访程度"]
@@ -189,11 +181,10 @@ async def test_grading_by_buttons_shows_meanings_and_keeps_history(harness: Harn
     await harness.press(ZH, "清除这个等级")
     assert "已清除：拜访程度" in harness.last_text(ZH)
 
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, zhang)
     assert client is not None
     assert (client.grade_timing, client.grade_willingness, client.grade_depth) == (None, "A", None)
-    async with harness.db.session() as session:
-        history = list(await session.scalars(select(GradeChange).order_by(GradeChange.id)))
+    history = await harness.rows(GradeChange)
     assert [(g.axis, g.old, g.new) for g in history] == [
         ("willingness", None, "C"),
         ("willingness", "C", "A"),
@@ -203,10 +194,8 @@ async def test_grading_by_buttons_shows_meanings_and_keeps_history(harness: Harn
     assert history[1].changed_at - history[0].changed_at == timedelta(days=3)
 
 
-async def test_grading_in_english_edits_the_menu_in_place(harness: Harness) -> None:
-    await harness.make_agent(EN, lang="en")
-    client_id = await _seed(harness, EN, "Li Si")
-    await harness.press_data(EN, views.CARD_ACTION.build(client_id=client_id, action="grade"))
+async def test_grading_in_english_edits_the_menu_in_place(harness: Harness, li_si: int) -> None:
+    await harness.press_data(EN, views.CARD_ACTION.build(client_id=li_si, action="grade"))
     sent_before = len(harness.request.sent(chat_id=EN.id, method="sendMessage"))
     await harness.press(EN, "Closing timing")
     [edit] = harness.request.sent(chat_id=EN.id, method="editMessageText")
@@ -217,28 +206,26 @@ async def test_grading_in_english_edits_the_menu_in_place(harness: Harness) -> N
     await harness.press(EN, "B: in 1–2 months")
     assert len(harness.request.sent(chat_id=EN.id, method="sendMessage")) == sent_before
     assert "Saved: Closing timing B: in 1–2 months" in harness.last_text(EN)
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, li_si)
     assert client is not None and client.grade_timing == "B"
 
 
 # --- follow-up ------------------------------------------------------------------------------
 
 
-async def test_follow_up_button_sets_and_clears_the_date(harness: Harness) -> None:
-    await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "张三")
-    await _open(harness, ZH, client_id)
+async def test_follow_up_button_sets_and_clears_the_date(harness: Harness, zhang: int) -> None:
+    await _open(harness, ZH, zhang)
     await harness.press(ZH, "跟进日期")
     assert "张三 下次什么时候跟进" in harness.last_text(ZH)
     assert "取消跟进日期" not in harness.buttons(ZH)
 
     await harness.send(ZH, "下下下周")
-    _error_then_prompt(harness, ZH, "没看懂这个日期", "下次什么时候跟进")
+    harness.assert_retried(ZH, "没看懂这个日期", "下次什么时候跟进")
     await harness.send(ZH, "昨天")
-    _error_then_prompt(harness, ZH, "已经过去了", "下次什么时候跟进")
+    harness.assert_retried(ZH, "已经过去了", "下次什么时候跟进")
     await harness.send(ZH, "12月20日")
     assert "下次跟进：2026年12月20日" in harness.last_text(ZH)
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, zhang)
     assert client is not None and client.next_followup == date(2026, 12, 20)
 
     await harness.press(ZH, "打开 张三 的档案")
@@ -246,18 +233,16 @@ async def test_follow_up_button_sets_and_clears_the_date(harness: Harness) -> No
     assert "现在定的是：2026年12月20日" in harness.last_text(ZH)
     await harness.press(ZH, "取消跟进日期")
     assert "已取消 张三 的跟进日期" in harness.last_text(ZH)
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, zhang)
     assert client is not None and client.next_followup is None
 
 
-async def test_follow_up_in_english_with_a_typed_weekday(harness: Harness) -> None:
-    await harness.make_agent(EN, lang="en")
-    client_id = await _seed(harness, EN, "Li Si")
-    await harness.press_data(EN, views.CARD_ACTION.build(client_id=client_id, action="follow"))
+async def test_follow_up_in_english_with_a_typed_weekday(harness: Harness, li_si: int) -> None:
+    await harness.press_data(EN, views.CARD_ACTION.build(client_id=li_si, action="follow"))
     await harness.send(EN, "whenever")
-    _error_then_prompt(harness, EN, "I couldn't read the date", "next follow up with Li Si")
+    harness.assert_retried(EN, "I couldn't read the date", "next follow up with Li Si")
     await harness.send(EN, "yesterday")
-    _error_then_prompt(harness, EN, "has already passed", "next follow up with Li Si")
+    harness.assert_retried(EN, "has already passed", "next follow up with Li Si")
     await harness.send(EN, "next monday")
     assert "Next follow-up: 2026-12-07." in harness.last_text(EN)
 
@@ -265,24 +250,22 @@ async def test_follow_up_in_english_with_a_typed_weekday(harness: Harness) -> No
 # --- editing --------------------------------------------------------------------------------
 
 
-async def test_edit_name_updates_the_search_keys(harness: Harness) -> None:
-    await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "张三")
-    await _open(harness, ZH, client_id)
+async def test_edit_name_updates_the_search_keys(harness: Harness, zhang: int) -> None:
+    await _open(harness, ZH, zhang)
     await harness.press(ZH, "修改")
     assert "要修改 张三 的哪一项" in harness.last_text(ZH)
     await harness.send(ZH, "生日")
-    _error_then_prompt(harness, ZH, "请点下面的按钮选择要改的项目", "要修改 张三 的哪一项")
+    harness.assert_retried(ZH, "请点下面的按钮选择要改的项目", "要修改 张三 的哪一项")
     await harness.send(ZH, "姓名")
     assert "请输入新的姓名" in harness.last_text(ZH)
     assert "清空这一项" not in harness.buttons(ZH)
     await harness.send(ZH, "@@")
-    _error_then_prompt(harness, ZH, "名字要有 1 到 40 个字", "请输入新的姓名")
+    harness.assert_retried(ZH, "名字要有 1 到 40 个字", "请输入新的姓名")
     await harness.send(ZH, "张三丰")
 
     assert "姓名已更新" in harness.texts(ZH)[-2]
     assert "👤 张三丰" in harness.last_text(ZH)
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, zhang)
     assert client is not None
     assert (client.name, client.name_pinyin, client.name_initials) == (
         "张三丰",
@@ -291,18 +274,16 @@ async def test_edit_name_updates_the_search_keys(harness: Harness) -> None:
     )
 
 
-async def test_edit_phone_rejects_bad_numbers_and_can_be_cleared(harness: Harness) -> None:
-    await harness.make_agent(EN, lang="en")
-    client_id = await _seed(harness, EN, "Li Si")
-    action = views.CARD_ACTION.build(client_id=client_id, action="edit")
+async def test_edit_phone_rejects_bad_numbers_and_can_be_cleared(
+    harness: Harness, li_si: int
+) -> None:
+    action = views.CARD_ACTION.build(client_id=li_si, action="edit")
     await harness.press_data(EN, action)
     await harness.send(EN, "birthday")
-    _error_then_prompt(harness, EN, "Please choose the field", "What would you like to change")
+    harness.assert_retried(EN, "Please choose the field", "What would you like to change")
     await harness.press(EN, "second phone")
     await harness.send(EN, "call me")
-    _error_then_prompt(
-        harness, EN, "I couldn't read the phone number", "Type the new second phone"
-    )
+    harness.assert_retried(EN, "I couldn't read the phone number", "Type the new second phone")
     await harness.send(EN, "0755 8765 4321")
     assert "0755-8765 4321" in harness.last_text(EN)
 
@@ -310,18 +291,16 @@ async def test_edit_phone_rejects_bad_numbers_and_can_be_cleared(harness: Harnes
     await harness.press(EN, "second phone")
     assert "Currently: 0755-8765 4321" in harness.last_text(EN)
     await harness.press(EN, "Clear this field")
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, li_si)
     assert client is not None and client.phone2 is None
 
 
-async def test_edit_choice_fields_and_text_fields(harness: Harness) -> None:
-    await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "张三")
-    action = views.CARD_ACTION.build(client_id=client_id, action="edit")
+async def test_edit_choice_fields_and_text_fields(harness: Harness, zhang: int) -> None:
+    action = views.CARD_ACTION.build(client_id=zhang, action="edit")
     await harness.press_data(ZH, action)
     await harness.press(ZH, "区域")
     await harness.send(ZH, "火星")
-    _error_then_prompt(harness, ZH, "请点下面的按钮选择", "请选择区域")
+    harness.assert_retried(ZH, "请点下面的按钮选择", "请选择区域")
     await harness.send(ZH, "乡镇")
 
     await harness.press_data(ZH, action)
@@ -331,10 +310,10 @@ async def test_edit_choice_fields_and_text_fields(harness: Harness) -> None:
     await harness.press_data(ZH, action)
     await harness.press(ZH, "地址")
     await harness.send(ZH, "路" * 256)
-    _error_then_prompt(harness, ZH, "最多 255 个字", "请输入新的地址")
+    harness.assert_retried(ZH, "最多 255 个字", "请输入新的地址")
     await harness.send(ZH, "幸福小区 3 栋")
 
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, zhang)
     assert client is not None
     assert (client.region, client.trait, client.address) == (
         "township",
@@ -347,17 +326,17 @@ async def test_edit_source_to_referral_links_the_referrer_and_never_the_client_i
     harness: Harness,
 ) -> None:
     await harness.make_agent(ZH)
-    referrer = await _seed(harness, ZH, "李四")
-    client_id = await _seed(harness, ZH, "张三", source="warm", warm_category=2)
+    referrer = await harness.seed_client(ZH, "李四")
+    client_id = await harness.seed_client(ZH, "张三", source="warm", warm_category=2)
     await harness.press_data(ZH, views.CARD_ACTION.build(client_id=client_id, action="edit"))
     await harness.press(ZH, "来源")
     await harness.press(ZH, "转介绍")
     await harness.send(ZH, "张三")
-    _error_then_prompt(harness, ZH, "客户不能是自己的介绍人", "是谁介绍的")
+    harness.assert_retried(ZH, "客户不能是自己的介绍人", "是谁介绍的")
     await harness.send(ZH, "ls")
 
     assert "来源已更新" in harness.texts(ZH)[-2]
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, client_id)
     assert client is not None
     assert (client.source, client.warm_category, client.referred_by_id) == (
         "referral",
@@ -366,17 +345,15 @@ async def test_edit_source_to_referral_links_the_referrer_and_never_the_client_i
     )
 
 
-async def test_client_command_resumes_a_paused_edit(harness: Harness) -> None:
-    await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "张三")
-    await harness.press_data(ZH, views.CARD_ACTION.build(client_id=client_id, action="edit"))
+async def test_client_command_resumes_a_paused_edit(harness: Harness, zhang: int) -> None:
+    await harness.press_data(ZH, views.CARD_ACTION.build(client_id=zhang, action="edit"))
     await harness.press(ZH, "备注")
     await harness.send(ZH, "/log")
     assert "发 /client 可以接着做" in harness.texts(ZH)[-2]
     await harness.send(ZH, "/client")
     assert "请输入新的备注" in harness.last_text(ZH)
     await harness.send(ZH, "周末有空")
-    client = await _client(harness, client_id)
+    client = await harness.get(Client, zhang)
     assert client is not None and client.notes == "周末有空"
 
 
@@ -385,7 +362,7 @@ async def test_client_command_resumes_a_paused_edit(harness: Harness) -> None:
 
 async def test_delete_asks_first_and_removes_the_client_with_contacts(harness: Harness) -> None:
     agent = await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "张三")
+    client_id = await harness.seed_client(ZH, "张三")
     async with harness.db.session() as session:
         client = await store.get_client(session, agent.id, client_id)
         assert client is not None
@@ -397,14 +374,13 @@ async def test_delete_asks_first_and_removes_the_client_with_contacts(harness: H
     assert "确定删除 张三 吗？1 条联系记录" in harness.last_text(ZH)
     await harness.press(ZH, "不删了")
     assert "张三 保留不动" in harness.last_text(ZH)
-    assert await _client(harness, client_id) is not None
+    assert await harness.get(Client, client_id) is not None
 
     await harness.press(ZH, "删除")
     await harness.press(ZH, "确定删除")
     assert "已删除 张三" in harness.last_text(ZH)
-    assert await _client(harness, client_id) is None
-    async with harness.db.session() as session:
-        assert await session.scalar(select(Interaction)) is None
+    assert await harness.get(Client, client_id) is None
+    assert await harness.first(Interaction) is None
 
     await harness.press_data(ZH, links.CLIENT_CARD.build(client_id=client_id))
     answer = harness.request.sent(method="answerCallbackQuery")[-1]
@@ -435,7 +411,7 @@ async def test_forged_button_naming_another_agents_client_is_refused_revealing_n
 ) -> None:
     await harness.make_agent(ZH)
     await harness.make_agent(OTHER, name="李强")
-    secret = await _seed(harness, OTHER, "秘密客户", phone="13700001234", grade_timing="C")
+    secret = await harness.seed_client(OTHER, "秘密客户", phone="13700001234", grade_timing="C")
     before = len(harness.request.calls)
 
     assert callable(forge)
@@ -449,10 +425,9 @@ async def test_forged_button_naming_another_agents_client_is_refused_revealing_n
     everything = " ".join(str(c.params) for c in calls)
     assert "秘密" not in everything and "1234" not in everything
 
-    client = await _client(harness, secret)
+    client = await harness.get(Client, secret)
     assert client is not None and client.grade_timing == "C"
-    async with harness.db.session() as session:
-        assert await session.scalar(select(GradeChange)) is None
+    assert await harness.first(GradeChange) is None
 
 
 async def test_forged_unknown_id_gets_the_same_refusal(harness: Harness) -> None:
@@ -466,10 +441,10 @@ async def test_forged_unknown_id_gets_the_same_refusal(harness: Harness) -> None
     "data",
     ["cc:abc", "cc:1:2", "ca:1:explode", "cg:1:size:A", "cg:1:timing:Z", "cd:1", "cn:x.y:0"],
 )
-async def test_malformed_button_data_gets_a_stale_notice(harness: Harness, data: str) -> None:
-    await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "张三")
-    data = data.replace(":1:", f":{client_id}:")
+async def test_malformed_button_data_gets_a_stale_notice(
+    harness: Harness, zhang: int, data: str
+) -> None:
+    data = data.replace(":1:", f":{zhang}:")
     await harness.press_data(ZH, data)
     answer = harness.request.sent(method="answerCallbackQuery")[-1]
     assert "按钮已经过时" in answer.params["text"]
@@ -478,10 +453,10 @@ async def test_malformed_button_data_gets_a_stale_notice(harness: Harness, data:
 
 async def test_card_of_a_referred_client_opens_the_referral_tree(harness: Harness) -> None:
     await harness.make_agent(EN, lang="en")
-    root = await _seed(harness, EN, "Li Si")
-    middle = await _seed(harness, EN, "Zhang San", referred_by_id=root, source="referral")
-    await _seed(harness, EN, "Wang Wu", referred_by_id=middle, source="referral")
-    loner = await _seed(harness, EN, "Zhao Liu")
+    root = await harness.seed_client(EN, "Li Si")
+    middle = await harness.seed_client(EN, "Zhang San", referred_by_id=root, source="referral")
+    await harness.seed_client(EN, "Wang Wu", referred_by_id=middle, source="referral")
+    loner = await harness.seed_client(EN, "Zhao Liu")
 
     await _open(harness, EN, loner)
     assert "🌳 Referral tree" not in harness.buttons(EN)

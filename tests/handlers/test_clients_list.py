@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.handlers import clients_views as views
-from storage import clients as store
-from storage.agents import get_by_telegram_id
 from storage.models import Policy
 from tests.harness import Harness, TgUser
 
@@ -15,28 +13,14 @@ EN = TgUser(4402, "Amy", "en")
 OTHER = TgUser(4403, "强", "zh-hans")
 
 
-async def _seed(harness: Harness, user: TgUser, name: str, **fields: object) -> int:
-    async with harness.db.session() as session:
-        agent = await get_by_telegram_id(session, user.id)
-        assert agent is not None
-        client = await store.create_client(session, agent.id, name=name, **fields)
-        return client.id
-
-
-def _error_then_prompt(harness: Harness, user: TgUser, error: str, prompt: str) -> None:
-    texts = harness.texts(user)
-    assert error in texts[-2], texts[-2]
-    assert prompt in texts[-1], texts[-1]
-
-
 # --- /find and /client ----------------------------------------------------------------------
 
 
 async def test_find_by_pinyin_initials_lists_matches_with_masked_phones(harness: Harness) -> None:
     await harness.make_agent(ZH)
-    await _seed(harness, ZH, "张三", phone="13812345678")
-    await _seed(harness, ZH, "张思", phone="13987654321")
-    await _seed(harness, ZH, "李四")
+    await harness.seed_client(ZH, "张三", phone="13812345678")
+    await harness.seed_client(ZH, "张思", phone="13987654321")
+    await harness.seed_client(ZH, "李四")
     await harness.send(ZH, "/find zs")
     text = harness.last_text(ZH)
     assert "和“zs”相符的客户（2 位）" in text
@@ -51,7 +35,7 @@ async def test_find_by_pinyin_initials_lists_matches_with_masked_phones(harness:
 
 async def test_find_with_one_match_opens_the_card(harness: Harness) -> None:
     await harness.make_agent(EN, lang="en")
-    await _seed(harness, EN, "张三", phone="13812345678")
+    await harness.seed_client(EN, "张三", phone="13812345678")
     for text in ("zhang", "5678", "三"):
         await harness.send(EN, f"/find {text}")
         assert "👤 张三" in harness.last_text(EN), text
@@ -59,7 +43,7 @@ async def test_find_with_one_match_opens_the_card(harness: Harness) -> None:
 
 async def test_find_by_policy_number(harness: Harness) -> None:
     agent = await harness.make_agent(ZH)
-    client_id = await _seed(harness, ZH, "王五")
+    client_id = await harness.seed_client(ZH, "王五")
     async with harness.db.session() as session:
         session.add(Policy(agent_id=agent.id, client_id=client_id, policy_number="880012345"))
     await harness.send(ZH, "/find 0012345")
@@ -76,29 +60,29 @@ async def test_find_nothing_says_what_to_try(harness: Harness) -> None:
 async def test_find_never_shows_another_agents_clients(harness: Harness) -> None:
     await harness.make_agent(ZH)
     await harness.make_agent(OTHER, name="李强")
-    await _seed(harness, OTHER, "张三", phone="13812345678")
+    await harness.seed_client(OTHER, "张三", phone="13812345678")
     await harness.send(ZH, "/find 张三")
     assert "名册里没有和“张三”相符的客户" in harness.last_text(ZH)
 
 
 async def test_find_without_a_name_asks_for_one(harness: Harness) -> None:
     await harness.make_agent(ZH)
-    await _seed(harness, ZH, "李四")
+    await harness.seed_client(ZH, "李四")
     await harness.send(ZH, "/find")
     assert "找哪位客户" in harness.last_text(ZH)
     await harness.send(ZH, "王")
-    _error_then_prompt(harness, ZH, "名册里没有和“王”相符的客户", "找哪位客户")
+    harness.assert_retried(ZH, "名册里没有和“王”相符的客户", "找哪位客户")
     await harness.send(ZH, "ls")
     assert "👤 李四" in harness.last_text(ZH)
 
 
 async def test_client_without_a_name_asks_for_one_in_english(harness: Harness) -> None:
     await harness.make_agent(EN, lang="en")
-    await _seed(harness, EN, "Li Si")
+    await harness.seed_client(EN, "Li Si")
     await harness.send(EN, "/client")
     assert "Whom are you looking for?" in harness.last_text(EN)
     await harness.send(EN, "zzz")
-    _error_then_prompt(harness, EN, 'No client in your book matches "zzz"', "Whom are you")
+    harness.assert_retried(EN, 'No client in your book matches "zzz"', "Whom are you")
     await harness.send(EN, "li")
     assert "👤 Li Si" in harness.last_text(EN)
 
@@ -106,7 +90,7 @@ async def test_client_without_a_name_asks_for_one_in_english(harness: Harness) -
 async def test_many_matches_are_cut_at_ten_with_a_note(harness: Harness) -> None:
     await harness.make_agent(ZH)
     for n in range(12):
-        await _seed(harness, ZH, f"王{n:02d}")
+        await harness.seed_client(ZH, f"王{n:02d}")
     await harness.send(ZH, "/find 王")
     assert "只列出前 10 位" in harness.last_text(ZH)
     assert len(harness.buttons(ZH)) == 10
@@ -124,7 +108,7 @@ async def test_empty_book_says_how_to_add(harness: Harness) -> None:
 async def test_list_pages_ten_at_a_time_with_next_and_previous(harness: Harness) -> None:
     await harness.make_agent(EN, lang="en")
     for n in range(23):
-        await _seed(harness, EN, f"Client {n:02d}", phone=f"138000000{n:02d}")
+        await harness.seed_client(EN, f"Client {n:02d}", phone=f"138000000{n:02d}")
     await harness.send(EN, "/list")
     text = harness.last_text(EN)
     assert "All clients (23) · page 1/3" in text
@@ -145,15 +129,15 @@ async def test_list_pages_ten_at_a_time_with_next_and_previous(harness: Harness)
 
 async def test_a_page_past_the_end_shows_the_last_page(harness: Harness) -> None:
     await harness.make_agent(ZH)
-    await _seed(harness, ZH, "张三")
+    await harness.seed_client(ZH, "张三")
     await harness.press_data(ZH, views.LIST_PAGE.build(filter="all", page=7))
     assert "第 1/1 页" in harness.last_text(ZH)
 
 
 async def test_filter_by_grade_through_the_menus(harness: Harness) -> None:
     await harness.make_agent(ZH)
-    await _seed(harness, ZH, "张三", grade_timing="A")
-    await _seed(harness, ZH, "李四", grade_timing="B", grade_depth="A")
+    await harness.seed_client(ZH, "张三", grade_timing="A")
+    await harness.seed_client(ZH, "李四", grade_timing="B", grade_depth="A")
     await harness.send(ZH, "/list")
     await harness.press(ZH, "筛选")
     await harness.press(ZH, "按等级")
@@ -167,7 +151,7 @@ async def test_filter_by_grade_through_the_menus(harness: Harness) -> None:
 
 async def test_filter_by_source_and_an_empty_result(harness: Harness) -> None:
     await harness.make_agent(EN, lang="en")
-    await _seed(harness, EN, "Li Si", source="bank")
+    await harness.seed_client(EN, "Li Si", source="bank")
     await harness.send(EN, "/list")
     await harness.press(EN, "Filter")
     await harness.press(EN, "By source")
@@ -183,9 +167,9 @@ async def test_filter_by_source_and_an_empty_result(harness: Harness) -> None:
 async def test_due_filter_lists_follow_ups_up_to_today(harness: Harness) -> None:
     await harness.make_agent(ZH)
     today = date(2026, 12, 3)
-    await _seed(harness, ZH, "过期", next_followup=today - timedelta(days=2))
-    await _seed(harness, ZH, "今天", next_followup=today)
-    await _seed(harness, ZH, "以后", next_followup=today + timedelta(days=1))
+    await harness.seed_client(ZH, "过期", next_followup=today - timedelta(days=2))
+    await harness.seed_client(ZH, "今天", next_followup=today)
+    await harness.seed_client(ZH, "以后", next_followup=today + timedelta(days=1))
     await harness.send(ZH, "/list")
     await harness.press(ZH, "筛选")
     await harness.press(ZH, "该跟进的")
@@ -198,9 +182,15 @@ async def test_due_filter_lists_follow_ups_up_to_today(harness: Harness) -> None
 async def test_stale_filter_follows_the_agents_limits(harness: Harness) -> None:
     await harness.make_agent(EN, lang="en", stale_b_days=5, stale_c_days=10)
     now = harness.clock.now()
-    await _seed(harness, EN, "B week", grade_timing="B", last_contact_at=now - timedelta(days=7))
-    await _seed(harness, EN, "C week", grade_timing="C", last_contact_at=now - timedelta(days=7))
-    await _seed(harness, EN, "A old", grade_timing="A", last_contact_at=now - timedelta(days=90))
+    await harness.seed_client(
+        EN, "B week", grade_timing="B", last_contact_at=now - timedelta(days=7)
+    )
+    await harness.seed_client(
+        EN, "C week", grade_timing="C", last_contact_at=now - timedelta(days=7)
+    )
+    await harness.seed_client(
+        EN, "A old", grade_timing="A", last_contact_at=now - timedelta(days=90)
+    )
     await harness.send(EN, "/list")
     await harness.press(EN, "Filter")
     await harness.press(EN, "Stale B/C leads")

@@ -9,14 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from telegram.error import NetworkError
 
 from bot.context import BotContext
 from bot.handlers.due import CONTACTED, PUSH_JOB, SNOOZE, send_pushes
 from storage.clients import create_client, log_interaction
 from storage.models import Agent, Client, Interaction, MaturityCase, Policy, Push, Snooze
-from tests.harness import Harness, TgUser, start_harness, stop_harness
+from tests.harness import Harness, TgUser, add_client
 
 AGENT = TgUser(5101, "王芳")
 OTHER = TgUser(5102, "李强")
@@ -29,13 +29,6 @@ def _days(n: int) -> date:
 
 def _ago(days: int) -> datetime:
     return datetime(2026, 12, 3, 1, 0, tzinfo=UTC) - timedelta(days=days)
-
-
-async def _agent_id(harness: Harness, user: TgUser) -> int:
-    async with harness.db.session() as session:
-        agent_id = await session.scalar(select(Agent.id).where(Agent.telegram_id == user.id))
-    assert agent_id is not None
-    return agent_id
 
 
 async def _policy(
@@ -57,14 +50,11 @@ async def _policy(
 
 async def _client(harness: Harness, agent_id: int, name: str, **fields: Any) -> int:
     fields.setdefault("created_at", _ago(100))
-    async with harness.db.session() as session:
-        client = await create_client(session, agent_id, name=name, **fields)
-        return client.id
+    return await add_client(harness.db, agent_id, name, **fields)
 
 
 async def _run_push(harness: Harness) -> None:
-    job = harness.app.job_queue.get_jobs_by_name(PUSH_JOB)[0]
-    await job.run(harness.app)
+    await harness.run_job(PUSH_JOB)
 
 
 def _pushes_to(harness: Harness, user: TgUser) -> list[str]:
@@ -83,8 +73,7 @@ async def _push_rows(harness: Harness) -> list[tuple[int, date, str]]:
 
 
 async def test_due_lists_every_section_with_counts_and_buttons(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     holder = await _client(harness, me, "张伟")
     await _policy(harness, me, "P-TODAY", TODAY, client_id=holder)
     await _policy(harness, me, "P-SOON", _days(5))
@@ -117,8 +106,7 @@ async def test_due_on_a_quiet_day_says_so_in_english(harness: Harness) -> None:
 
 async def test_due_never_shows_another_agents_items(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await harness.make_agent(OTHER)
-    other = await _agent_id(harness, OTHER)
+    other = (await harness.make_agent(OTHER)).id
     await _policy(harness, other, "P-THEIRS", TODAY)
     await _client(harness, other, "别人的客户", next_followup=TODAY)
 
@@ -128,8 +116,7 @@ async def test_due_never_shows_another_agents_items(harness: Harness) -> None:
 
 
 async def test_matured_policy_stays_until_its_case_closes(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     no_case = await _policy(harness, me, "P-NOCASE", _days(-10))
     open_case = await _policy(harness, me, "P-OPEN", _days(-3))
     closed = await _policy(harness, me, "P-CLOSED", _days(-3))
@@ -146,8 +133,7 @@ async def test_matured_policy_stays_until_its_case_closes(harness: Harness) -> N
 
 
 async def test_contacted_logs_a_contact_and_asks_for_the_next_date(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     lead = await _client(harness, me, "杨帆", grade_timing="B", last_contact_at=_ago(20))
     await harness.send(AGENT, "/due")
 
@@ -158,9 +144,8 @@ async def test_contacted_logs_a_contact_and_asks_for_the_next_date(harness: Harn
     assert "下次什么时候跟进" in texts[-1]
     await harness.press(AGENT, "1 周后")
     assert "12月10日" in harness.last_text(AGENT) or "2026年12月10日" in harness.last_text(AGENT)
-    async with harness.db.session() as session:
-        client = await session.get(Client, lead)
-        logged = await session.scalar(select(func.count()).select_from(Interaction))
+    client = await harness.get(Client, lead)
+    logged = await harness.count(Interaction)
     assert client is not None and client.next_followup == _days(7)
     assert client.last_contact_at == harness.clock.now()
     assert logged == 1
@@ -171,8 +156,7 @@ async def test_contacted_logs_a_contact_and_asks_for_the_next_date(harness: Harn
 
 
 async def test_next_date_accepts_typed_dates_and_refuses_the_past(harness: Harness) -> None:
-    await harness.make_agent(AGENT, lang="en")
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT, lang="en")).id
     lead = await _client(harness, me, "Amy", next_followup=TODAY)
     await harness.send(AGENT, "/due")
     await harness.press(AGENT, "✅ 1 Amy")
@@ -185,29 +169,25 @@ async def test_next_date_accepts_typed_dates_and_refuses_the_past(harness: Harne
     await harness.send(AGENT, "2026-12-20")
 
     assert "on 2026-12-20" in harness.last_text(AGENT)
-    async with harness.db.session() as session:
-        client = await session.get(Client, lead)
+    client = await harness.get(Client, lead)
     assert client is not None and client.next_followup == date(2026, 12, 20)
 
 
 async def test_contacted_on_a_followup_clears_it_when_no_next_date(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     lead = await _client(harness, me, "刘洋", next_followup=_days(-1))
     await harness.send(AGENT, "/due")
 
     await harness.press(AGENT, "✅ 1")
     await harness.press(AGENT, "先不约")
 
-    async with harness.db.session() as session:
-        client = await session.get(Client, lead)
+    client = await harness.get(Client, lead)
     assert client is not None and client.next_followup is None
     assert "暂时不约" in harness.last_text(AGENT)
 
 
 async def test_a_second_tap_on_contacted_logs_once(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     lead = await _client(harness, me, "刘洋", next_followup=TODAY)
     data = CONTACTED.build(client_id=lead)
 
@@ -215,13 +195,11 @@ async def test_a_second_tap_on_contacted_logs_once(harness: Harness) -> None:
     await harness.press_data(AGENT, data)
 
     assert "刚才已经记过" in harness.texts(AGENT)[-2]
-    async with harness.db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(Interaction)) == 1
+    assert await harness.count(Interaction) == 1
 
 
 async def test_logging_a_contact_elsewhere_resets_staleness(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     lead = await _client(harness, me, "杨帆", grade_willingness="C", last_contact_at=_ago(31))
     await harness.send(AGENT, "/due")
     assert "杨帆" in harness.last_text(AGENT)
@@ -236,8 +214,7 @@ async def test_logging_a_contact_elsewhere_resets_staleness(harness: Harness) ->
 
 
 async def test_future_followup_keeps_a_silent_lead_off_the_list(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     await _client(
         harness, me, "杨帆", grade_timing="B", last_contact_at=_ago(60), next_followup=_days(2)
     )
@@ -250,8 +227,7 @@ async def test_future_followup_keeps_a_silent_lead_off_the_list(harness: Harness
 
 
 async def test_snooze_hides_an_item_for_three_days(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     await _policy(harness, me, "P-SOON", _days(6))
     await harness.send(AGENT, "/due")
 
@@ -267,8 +243,7 @@ async def test_snooze_hides_an_item_for_three_days(harness: Harness) -> None:
 
 async def test_forged_buttons_get_a_refusal_and_change_nothing(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await harness.make_agent(OTHER)
-    other = await _agent_id(harness, OTHER)
+    other = (await harness.make_agent(OTHER)).id
     their_client = await _client(harness, other, "别人的客户", next_followup=TODAY)
     their_policy = await _policy(harness, other, "P-THEIRS", TODAY)
 
@@ -280,16 +255,14 @@ async def test_forged_buttons_get_a_refusal_and_change_nothing(harness: Harness)
     answers = [c.params.get("text") for c in harness.request.sent(method="answerCallbackQuery")]
     assert answers == ["这一项已经不在你的清单里了，发 /due 看最新的。"] * 4
     assert harness.texts(AGENT) == []
-    async with harness.db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(Interaction)) == 0
-        assert await session.scalar(select(func.count()).select_from(Snooze)) == 0
+    assert await harness.count(Interaction) == 0
+    assert await harness.count(Snooze) == 0
 
 
 async def test_long_list_shows_the_most_urgent_and_show_all_sends_the_rest(
     harness: Harness,
 ) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     async with harness.db.session() as session:
         for i in range(45):
             await create_client(
@@ -320,8 +293,7 @@ async def test_long_list_shows_the_most_urgent_and_show_all_sends_the_rest(
 
 
 async def test_push_goes_out_once_across_two_runs(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+    me = (await harness.make_agent(AGENT)).id
     await _policy(harness, me, "P-TODAY", TODAY)
 
     await _run_push(harness)
@@ -349,37 +321,25 @@ async def test_push_waits_for_the_agents_local_push_time(harness: Harness) -> No
     assert len(_pushes_to(harness, OTHER)) == 1
 
 
-async def test_push_survives_a_restart_and_a_second_process(
-    harness: Harness, database_url: str
-) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+async def test_push_survives_a_restart_and_a_second_process(harness: Harness) -> None:
+    me = (await harness.make_agent(AGENT)).id
     await _client(harness, me, "刘洋", next_followup=TODAY)
 
     # Two processes on one database, running the job at the same moment.
-    second = await start_harness(database_url, clock=harness.clock)
-    try:
+    async with harness.second_process() as second:
         await asyncio.gather(_run_push(harness), _run_push(second))
         total = len(_pushes_to(harness, AGENT)) + len(_pushes_to(second, AGENT))
         assert total == 1
-    finally:
-        await stop_harness(second)
 
     # A restart: a fresh application on the same database finds the push recorded.
-    restarted = await start_harness(database_url, clock=harness.clock)
-    try:
+    async with harness.second_process() as restarted:
         await _run_push(restarted)
         assert _pushes_to(restarted, AGENT) == []
-    finally:
-        await stop_harness(restarted)
     assert await _push_rows(harness) == [(me, TODAY, "sent")]
 
 
-async def test_push_missed_while_down_is_sent_the_same_day_only(
-    harness: Harness, database_url: str
-) -> None:
-    await harness.make_agent(AGENT)
-    me = await _agent_id(harness, AGENT)
+async def test_push_missed_while_down_is_sent_the_same_day_only(harness: Harness) -> None:
+    me = (await harness.make_agent(AGENT)).id
     await _client(harness, me, "刘洋", next_followup=_days(-1))
 
     # The bot was down from before 08:30 until 15:00: it catches up when it starts.
@@ -442,8 +402,7 @@ async def test_blocked_agent_is_marked_inactive_and_the_others_still_get_theirs(
     received = [user for user in users if _pushes_to(harness, user)]
     assert len(received) == 3
     (blocked,) = [user for user in users if user not in received]
-    async with harness.db.session() as session:
-        agent = await session.scalar(select(Agent).where(Agent.telegram_id == blocked.id))
+    agent = await harness.find_agent(blocked)
     assert agent is not None and agent.active is False
     statuses = sorted(row[2] for row in await _push_rows(harness))
     assert statuses == ["blocked", "sent", "sent", "sent"]

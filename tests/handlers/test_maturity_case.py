@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot import i18n, links
 from bot.handlers.maturity_case import CASE_ACTION
-from storage.models import Client, Interaction, MaturityCase, Policy
+from storage.models import Agent, Client, Interaction, MaturityCase, Policy
 from tests.handlers.maturity_seed import seed_policy
-from tests.harness import Harness, TgUser, start_harness, stop_harness
+from tests.harness import Harness, TgUser
 
 AGENT = TgUser(3201)
 AGENT_EN = TgUser(3202, "Ann", "en")
@@ -18,17 +19,9 @@ OTHER = TgUser(3203)
 
 
 async def _case(harness: Harness) -> MaturityCase:
-    async with harness.db.session() as session:
-        case = await session.scalar(select(MaturityCase))
+    case = await harness.first(MaturityCase)
     assert case is not None
     return case
-
-
-async def _client(harness: Harness, client_id: int | None) -> Client:
-    async with harness.db.session() as session:
-        client = await session.get(Client, client_id)
-    assert client is not None
-    return client
 
 
 async def _open(harness: Harness, user: TgUser, policy_id: int) -> None:
@@ -45,6 +38,25 @@ async def _to_stage(harness: Harness, user: TgUser, stage: str) -> None:
         await harness.press(user, "记录约访结果")
         await harness.press(user, "同意见面")
         await harness.send(user, "12月8日")
+
+
+async def _case_at(
+    harness: Harness, stage: str, holder: str = "张三", days: int = 7, **policy: Any
+) -> tuple[int, int | None]:
+    """Seed a policy for a new agent, open its case and bring it to ``stage``; return the ids."""
+    agent = await harness.make_agent(AGENT)
+    policy_id, client_id = await seed_policy(harness, agent, holder, days, **policy)
+    await _open(harness, AGENT, policy_id)
+    await _to_stage(harness, AGENT, stage)
+    return policy_id, client_id
+
+
+async def _report(harness: Harness, grade: str, renewal: str) -> None:
+    """File the visit report with ``grade``, no note and ``renewal`` as the result."""
+    await harness.press(AGENT, "填写拜访回报")
+    await harness.press(AGENT, grade)
+    await harness.press(AGENT, "跳过")
+    await harness.press(AGENT, renewal)
 
 
 def _edited(harness: Harness, user: TgUser) -> str:
@@ -66,30 +78,25 @@ async def test_opening_a_case_shows_the_card_and_creates_the_case_once(harness: 
     assert "进度：▶️整理 → ▫️准备 → ▫️约访 → ▫️拜访 → ▫️分析回报" in card
     assert "电话：138 1234 5678" in card and "核对一次最新的电话和通讯地址" in card
     assert "✓ 市区" in harness.buttons(AGENT)
-    async with harness.db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(MaturityCase)) == 1
+    assert await harness.count(MaturityCase) == 1
 
 
 async def test_organise_sets_region_and_trait_then_moves_to_prepare(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, client_id = await seed_policy(harness, agent, "张三", 7, region=None)
-    await _open(harness, AGENT, policy_id)
+    _, client_id = await _case_at(harness, "organise", region=None)
 
     await harness.press(AGENT, "乡镇")
     await harness.press(AGENT, "忠诚客户")
     assert "区域：乡镇" in _edited(harness, AGENT) and "特点：忠诚客户" in _edited(harness, AGENT)
     await harness.press(AGENT, "整理好了")
 
-    client = await _client(harness, client_id)
+    client = await harness.row(Client, client_id)
     assert (client.region, client.trait) == ("township", "loyal")
     assert (await _case(harness)).stage == "prepare"
     assert "✅整理 → ▶️准备" in _edited(harness, AGENT)
 
 
 async def test_a_double_tap_on_next_moves_the_case_on_only_once(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
+    await _case_at(harness, "organise")
     case = await _case(harness)
 
     tap = CASE_ACTION.build(case_id=case.id, action="next", value="organise")
@@ -100,10 +107,7 @@ async def test_a_double_tap_on_next_moves_the_case_on_only_once(harness: Harness
 
 
 async def test_the_checklist_ticks_and_unticks_and_is_saved(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "prepare")
+    await _case_at(harness, "prepare")
 
     await harness.press(AGENT, "☐ 公司简介")
     await harness.press(AGENT, "☐ 计算器")
@@ -121,10 +125,7 @@ async def test_the_checklist_ticks_and_unticks_and_is_saved(harness: Harness) ->
 
 
 async def test_an_agreed_appointment_books_the_visit_after_bad_dates(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, client_id = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "appoint")
+    _, client_id = await _case_at(harness, "appoint")
 
     await harness.press(AGENT, "记录约访结果")
     assert "给张三打的约访电话" in harness.last_text(AGENT)
@@ -141,20 +142,16 @@ async def test_an_agreed_appointment_books_the_visit_after_bad_dates(harness: Ha
         "agreed",
         date(2026, 12, 8),
     )
-    assert (await _client(harness, client_id)).next_followup == date(2026, 12, 8)
+    assert (await harness.row(Client, client_id)).next_followup == date(2026, 12, 8)
     assert "约访结果：同意见面，2026年12月8日 见面" in harness.last_text(AGENT)
-    async with harness.db.session() as session:
-        logged = await session.scalar(select(Interaction))
+    logged = await harness.first(Interaction)
     assert logged is not None and logged.channel == "phone"
 
 
 async def test_a_refused_appointment_helps_with_the_payout_and_goes_to_report(
     harness: Harness,
 ) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "appoint")
+    await _case_at(harness, "appoint")
 
     await harness.press(AGENT, "记录约访结果")
     await harness.press(AGENT, "拒绝见面")
@@ -166,10 +163,7 @@ async def test_a_refused_appointment_helps_with_the_payout_and_goes_to_report(
 
 
 async def test_no_answer_sets_a_retry_date_as_the_follow_up(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, client_id = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "appoint")
+    _, client_id = await _case_at(harness, "appoint")
 
     await harness.press(AGENT, "记录约访结果")
     await harness.press(AGENT, "没接通")
@@ -181,14 +175,11 @@ async def test_no_answer_sets_a_retry_date_as_the_follow_up(harness: Harness) ->
         "no_answer",
         date(2026, 12, 4),
     )
-    assert (await _client(harness, client_id)).next_followup == date(2026, 12, 4)
+    assert (await harness.row(Client, client_id)).next_followup == date(2026, 12, 4)
 
 
 async def test_pressing_a_button_answer_as_text_is_asked_again(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "appoint")
+    await _case_at(harness, "appoint")
     await harness.press(AGENT, "记录约访结果")
 
     await harness.send(AGENT, "他同意了")
@@ -201,10 +192,7 @@ async def test_pressing_a_button_answer_as_text_is_asked_again(harness: Harness)
 
 
 async def test_outcome_a_and_pending_keeps_the_case_open(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "visit")
+    await _case_at(harness, "visit")
 
     await harness.press(AGENT, "填写拜访回报")
     await harness.send(AGENT, "a")  # a typed letter counts as the grade
@@ -225,10 +213,7 @@ async def test_outcome_a_and_pending_keeps_the_case_open(harness: Harness) -> No
 
 
 async def test_outcome_b_sets_the_follow_up_date(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, client_id = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "visit")
+    _, client_id = await _case_at(harness, "visit")
 
     await harness.press(AGENT, "填写拜访回报")
     await harness.send(AGENT, "D")
@@ -240,20 +225,14 @@ async def test_outcome_b_sets_the_follow_up_date(harness: Harness) -> None:
 
     case = await _case(harness)
     assert (case.outcome, case.note, case.closed_at) == ("B", None, None)
-    assert (await _client(harness, client_id)).next_followup == date(2026, 12, 10)
+    assert (await harness.row(Client, client_id)).next_followup == date(2026, 12, 10)
     assert "2026年12月10日 会提醒你跟进" in harness.texts(AGENT)[-2]
 
 
 async def test_outcome_c_closes_the_case(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "visit")
+    await _case_at(harness, "visit")
 
-    await harness.press(AGENT, "填写拜访回报")
-    await harness.press(AGENT, "C：")
-    await harness.press(AGENT, "跳过")
-    await harness.press(AGENT, "待定")
+    await _report(harness, "C：", "待定")
 
     case = await _case(harness)
     assert case.stage == "closed" and case.closed_at is not None
@@ -263,30 +242,20 @@ async def test_outcome_c_closes_the_case(harness: Harness) -> None:
 
 
 async def test_paid_out_closes_the_case_and_settles_the_policy(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "appoint")
+    policy_id, _ = await _case_at(harness, "appoint")
     await harness.press(AGENT, "记录约访结果")
     await harness.press(AGENT, "拒绝见面")
 
-    await harness.press(AGENT, "填写拜访回报")
-    await harness.press(AGENT, "A：")
-    await harness.press(AGENT, "跳过")
-    await harness.press(AGENT, "已领取满期金")
+    await _report(harness, "A：", "已领取满期金")
 
     case = await _case(harness)
     assert (case.renewal_result, case.stage) == ("paid_out", "closed")
-    async with harness.db.session() as session:
-        policy = await session.get(Policy, policy_id)
+    policy = await harness.get(Policy, policy_id)
     assert policy is not None and policy.status == "paid_out"
 
 
 async def test_renewed_records_the_new_policy_number_after_a_bad_one(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "visit")
+    policy_id, _ = await _case_at(harness, "visit")
 
     await harness.press(AGENT, "填写拜访回报")
     await harness.press(AGENT, "A：")
@@ -303,20 +272,13 @@ async def test_renewed_records_the_new_policy_number_after_a_bad_one(harness: Ha
         "closed",
     )
     assert "新保单号 P2026000123" in harness.last_text(AGENT)
-    async with harness.db.session() as session:
-        policy = await session.get(Policy, policy_id)
+    policy = await harness.get(Policy, policy_id)
     assert policy is not None and policy.status == "renewed"
 
 
 async def test_a_closed_case_can_be_reopened_and_refuses_other_taps(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "visit")
-    await harness.press(AGENT, "填写拜访回报")
-    await harness.press(AGENT, "C：")
-    await harness.press(AGENT, "跳过")
-    await harness.press(AGENT, "待定")
+    await _case_at(harness, "visit")
+    await _report(harness, "C：", "待定")
     case = await _case(harness)
 
     await harness.press_data(AGENT, CASE_ACTION.build(case_id=case.id, action="tick", value="pen"))
@@ -328,13 +290,8 @@ async def test_a_closed_case_can_be_reopened_and_refuses_other_taps(harness: Har
     assert (case.stage, case.closed_at, case.checklist) == ("report", None, [])
 
 
-async def test_the_report_conversation_survives_a_restart(
-    harness: Harness, database_url: str
-) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, client_id = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "visit")
+async def test_the_report_conversation_survives_a_restart(harness: Harness) -> None:
+    _, client_id = await _case_at(harness, "visit")
     await harness.press(AGENT, "填写拜访回报")
     await harness.press(AGENT, "B：")
     await harness.send(AGENT, "要和家人商量")
@@ -342,25 +299,20 @@ async def test_the_report_conversation_survives_a_restart(
     renewal_prompt = dict(harness.request.sent(chat_id=AGENT.id)[-1].buttons)
 
     # A second application on the same database: the saved step is all it knows.
-    restarted = await start_harness(database_url, clock=harness.clock)
-    try:
+    async with harness.second_process() as restarted:
         await restarted.press_data(AGENT, renewal_prompt["待定"])
         await restarted.press(AGENT, "14 天后")
-    finally:
-        await stop_harness(restarted)
 
     case = await _case(harness)
     assert (case.outcome, case.note, case.renewal_result) == ("B", "要和家人商量", "pending")
-    assert (await _client(harness, client_id)).next_followup == date(2026, 12, 17)
+    assert (await harness.row(Client, client_id)).next_followup == date(2026, 12, 17)
 
 
 # --- contact details ------------------------------------------------------------------------
 
 
 async def test_contact_details_are_confirmed_and_updated(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, client_id = await seed_policy(harness, agent, region=None)
-    await _open(harness, AGENT, policy_id)
+    _, client_id = await _case_at(harness, "organise", region=None)
 
     await harness.press(AGENT, "电话和地址已核对无误")
     assert (await _case(harness)).contact_confirmed_at is not None
@@ -376,7 +328,7 @@ async def test_contact_details_are_confirmed_and_updated(harness: Harness) -> No
     assert harness.texts(AGENT)[-2] == i18n.t("zh", "maturity.bad_address", limit=200)
     await harness.send(AGENT, "河北省正定县中山路8号")
 
-    client = await _client(harness, client_id)
+    client = await harness.row(Client, client_id)
     assert (client.phone, client.address, client.region) == (
         "13900001111",
         "河北省正定县中山路8号",
@@ -412,9 +364,7 @@ async def test_escalation_reaches_the_managers_chat_and_marks_the_case(harness: 
 
 
 async def test_escalation_without_a_manager_explains_how_to_set_one(harness: Harness) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
+    await _case_at(harness, "organise")
 
     await harness.press(AGENT, "上报经理")
 
@@ -460,15 +410,13 @@ async def test_manager_command_sets_shows_and_clears_the_manager(harness: Harnes
     assert "你的经理是 李经理" in harness.last_text(AGENT)
     await harness.send(AGENT, f"/manager {boss_user.id}")
     assert "设为你的经理" in harness.last_text(AGENT)
-    async with harness.db.session() as session:
-        stored = await session.get(type(agent), agent.id)
-        assert stored is not None and stored.manager_id == boss.id
+    stored = await harness.get(Agent, agent.id)
+    assert stored is not None and stored.manager_id == boss.id
 
     await harness.send(AGENT, "/manager off")
     assert "已取消经理" in harness.last_text(AGENT)
-    async with harness.db.session() as session:
-        stored = await session.get(type(agent), agent.id)
-        assert stored is not None and stored.manager_id is None
+    stored = await harness.get(Agent, agent.id)
+    assert stored is not None and stored.manager_id is None
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -494,9 +442,8 @@ async def test_forged_buttons_for_another_agents_policy_are_refused(harness: Har
     refusal = i18n.t("zh", "maturity.case_not_found")
     assert [a.params.get("text") for a in answers] == [refusal] * 5
     assert len(harness.texts(AGENT)) == before
-    async with harness.db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(MaturityCase)) == 1
-        client = await session.scalar(select(Client).where(Client.name == "别人的客户"))
+    assert await harness.count(MaturityCase) == 1
+    client = await harness.first(Client, Client.name == "别人的客户")
     assert client is not None and client.region == "city"
 
 
@@ -535,10 +482,7 @@ async def test_an_english_agent_walks_a_case_to_renewal(harness: Harness) -> Non
 async def test_an_unanswered_reschedule_call_sends_the_visit_back_to_appointing(
     harness: Harness,
 ) -> None:
-    agent = await harness.make_agent(AGENT)
-    policy_id, _ = await seed_policy(harness, agent)
-    await _open(harness, AGENT, policy_id)
-    await _to_stage(harness, AGENT, "visit")
+    await _case_at(harness, "visit")
 
     await harness.press(AGENT, "改约")
     await harness.press(AGENT, "没接通")

@@ -5,17 +5,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
 from decimal import Decimal
 
-import openpyxl
 from msoffcrypto.format.ooxml import OOXMLFile
-from sqlalchemy import func, select
 from telegram import Chat, Document, Message, Update
 
 from bot import i18n
 from storage.models import Client, Policy
-from tests.harness import Harness, TgUser
+from tests.harness import Harness, TgUser, csv_bytes, xlsx_bytes
 
 AGENT = TgUser(3001)
 AGENT_EN = TgUser(3002, "Ann", "en")
@@ -46,36 +43,14 @@ def _zh_row(number: int, **changes: object) -> list[object]:
     return [cells[name] for name in ZH_HEADER]
 
 
-def _xlsx(rows: Sequence[Sequence[object]]) -> bytes:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(list(row))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def _csv(rows: Sequence[Sequence[object]], encoding: str = "utf-8") -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue().encode(encoding)
-
-
 async def _policies(harness: Harness) -> list[Policy]:
-    async with harness.db.session() as session:
-        return list((await session.scalars(select(Policy).order_by(Policy.policy_number))).all())
-
-
-async def _clients(harness: Harness) -> int:
-    async with harness.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(Client)) or 0)
+    """Return the stored policies in policy-number order."""
+    return await harness.rows(Policy, order_by=Policy.policy_number)
 
 
 async def test_import_command_then_xlsx_with_title_row_and_excel_dates(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    table = _xlsx([["XX银行满期保单明细表"], [], ZH_HEADER, _zh_row(1), _zh_row(2)])
+    table = xlsx_bytes([["XX银行满期保单明细表"], [], ZH_HEADER, _zh_row(1), _zh_row(2)])
 
     await harness.send(AGENT, "/import")
     assert "满期保单明细表" in harness.last_text(AGENT)
@@ -88,8 +63,7 @@ async def test_import_command_then_xlsx_with_title_row_and_excel_dates(harness: 
     assert [p.maturity_date for p in stored] == [dt.date(2026, 12, 10)] * 2
     assert stored[0].effective_date == dt.date(2021, 12, 10)
     assert stored[0].sum_insured == Decimal(50000) and stored[0].bank == "工商银行"
-    async with harness.db.session() as session:
-        client = await session.get(Client, stored[0].client_id)
+    client = await harness.get(Client, stored[0].client_id)
     assert client is not None
     assert (client.name, client.source, client.region) == ("客户1", "maturity", "township")
     assert client.address == "浙江省淳安县千岛湖镇"
@@ -97,7 +71,7 @@ async def test_import_command_then_xlsx_with_title_row_and_excel_dates(harness: 
 
 async def test_reimporting_the_same_file_changes_nothing(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    table = _xlsx([ZH_HEADER, *[_zh_row(n) for n in range(1, 6)]])
+    table = xlsx_bytes([ZH_HEADER, *[_zh_row(n) for n in range(1, 6)]])
     await harness.send_document(AGENT, "t.xlsx", table)
     before = [(p.id, p.updated_at) for p in await _policies(harness)]
 
@@ -105,14 +79,14 @@ async def test_reimporting_the_same_file_changes_nothing(harness: Harness) -> No
 
     assert "新增 0，更新 0，未变 5，拒绝 0" in harness.last_text(AGENT)
     assert [(p.id, p.updated_at) for p in await _policies(harness)] == before
-    assert await _clients(harness) == 5
+    assert await harness.count(Client) == 5
 
 
 async def test_a_changed_row_counts_as_updated(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await harness.send_document(AGENT, "t.xlsx", _xlsx([ZH_HEADER, _zh_row(1), _zh_row(2)]))
+    await harness.send_document(AGENT, "t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1), _zh_row(2)]))
 
-    changed = _xlsx([ZH_HEADER, _zh_row(1, 保额=60000), _zh_row(2), _zh_row(3)])
+    changed = xlsx_bytes([ZH_HEADER, _zh_row(1, 保额=60000), _zh_row(2), _zh_row(3)])
     await harness.send_document(AGENT, "t.xlsx", changed)
 
     assert "新增 1，更新 1，未变 1，拒绝 0" in harness.last_text(AGENT)
@@ -127,7 +101,7 @@ async def test_english_headers_in_a_csv_for_an_english_agent(harness: Harness) -
         ["", "Li Si", "", "20261225", "EN-002", "3万", "ABC", "某某县城关路"],
     ]
 
-    await harness.send_document(AGENT_EN, "maturity.csv", _csv(rows))
+    await harness.send_document(AGENT_EN, "maturity.csv", csv_bytes(rows))
 
     summary = harness.last_text(AGENT_EN)
     assert "2 rows read, 2 added, 0 updated, 0 unchanged, 0 rejected" in summary
@@ -146,7 +120,7 @@ async def test_a_gbk_csv_is_read(harness: Harness) -> None:
         _zh_row(1, 满期日="2026年12月20日", 投保人="欧阳娜娜"),
     ]
 
-    await harness.send_document(AGENT, "明细.csv", _csv(rows, "gbk"))
+    await harness.send_document(AGENT, "明细.csv", csv_bytes(rows, "gbk"))
 
     assert "新增 1" in harness.last_text(AGENT)
     stored = await _policies(harness)
@@ -156,7 +130,7 @@ async def test_a_gbk_csv_is_read(harness: Harness) -> None:
 
 async def test_bad_rows_are_listed_in_the_message_and_good_rows_imported(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    table = _xlsx(
+    table = xlsx_bytes(
         [ZH_HEADER, _zh_row(1), _zh_row(2, 满期日="13/45"), _zh_row(3, 投保人=None), _zh_row(4)]
     )
 
@@ -174,7 +148,7 @@ async def test_many_bad_rows_come_as_an_attached_report(harness: Harness) -> Non
     await harness.make_agent(AGENT_EN, lang="en", name="Ann")
     bad = [_zh_row(n, 满期日="someday") for n in range(1, 25)]
 
-    await harness.send_document(AGENT_EN, "t.xlsx", _xlsx([ZH_HEADER, _zh_row(99), *bad]))
+    await harness.send_document(AGENT_EN, "t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(99), *bad]))
 
     assert "24 problems" in harness.texts(AGENT_EN)[-2]
     assert "Row 3 ·" not in harness.texts(AGENT_EN)[-2]
@@ -221,7 +195,7 @@ async def test_import_waits_for_a_file_and_asks_again_for_text(harness: Harness)
     await harness.send(AGENT, "好的")
     assert "这一步要的是文件" in harness.texts(AGENT)[-2]
 
-    await harness.send_document(AGENT, "t.xlsx", _xlsx([ZH_HEADER, _zh_row(1)]))
+    await harness.send_document(AGENT, "t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1)]))
     assert "新增 1" in harness.last_text(AGENT)
     await harness.send(AGENT, "你好")
     assert "没有对应的操作" in harness.last_text(AGENT)  # the import conversation has ended
@@ -231,7 +205,7 @@ async def test_a_failed_download_asks_to_send_again(harness: Harness) -> None:
     await harness.make_agent(AGENT)
     harness.request.fail_next("getFile", status=400, description="Bad Request: file is too big")
 
-    await harness.send_document(AGENT, "t.xlsx", _xlsx([ZH_HEADER, _zh_row(1)]))
+    await harness.send_document(AGENT, "t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1)]))
 
     assert "没能从 Telegram 取到" in harness.last_text(AGENT)
     assert await _policies(harness) == []
@@ -242,16 +216,16 @@ async def test_an_existing_client_is_matched_by_phone_not_duplicated(harness: Ha
     async with harness.db.session() as session:
         session.add(Client(agent_id=agent.id, name="老客户", phone="13900000001"))
 
-    await harness.send_document(AGENT, "t.xlsx", _xlsx([ZH_HEADER, _zh_row(1)]))
+    await harness.send_document(AGENT, "t.xlsx", xlsx_bytes([ZH_HEADER, _zh_row(1)]))
 
-    assert await _clients(harness) == 1
+    assert await harness.count(Client) == 1
     assert "位投保人" not in harness.last_text(AGENT)
 
 
 async def test_a_password_protected_workbook_gets_one_sentence(harness: Harness) -> None:
     await harness.make_agent(AGENT_EN, lang="en", name="Ann")
     encrypted = io.BytesIO()
-    OOXMLFile(io.BytesIO(_xlsx([ZH_HEADER, _zh_row(1)]))).encrypt("secret", encrypted)
+    OOXMLFile(io.BytesIO(xlsx_bytes([ZH_HEADER, _zh_row(1)]))).encrypt("secret", encrypted)
 
     await harness.send_document(AGENT_EN, "locked.xlsx", encrypted.getvalue())
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
 
 from bot.flows import FLOW_BUTTON
 from bot.links import CLIENT_CARD
-from storage import clients as client_store
 from storage.models import Client, Conversation, Interaction
-from tests.harness import FakeClock, Harness, TgUser, start_harness, stop_harness
+from tests.harness import Harness, TgUser
 
 AGENT = TgUser(5101)
 AGENT_EN = TgUser(5102, "Tester", "en")
@@ -19,44 +17,11 @@ OTHER = TgUser(5103)
 TODAY = date(2026, 12, 3)
 
 
-async def _clients(harness: Harness) -> list[Client]:
-    async with harness.db.session() as session:
-        return list((await session.scalars(select(Client).order_by(Client.id))).all())
-
-
-async def _client(harness: Harness, name: str) -> Client:
-    found = [client for client in await _clients(harness) if client.name == name]
+async def _named(harness: Harness, name: str) -> Client:
+    """Return the one stored client called ``name``."""
+    found = await harness.rows(Client, Client.name == name)
     assert len(found) == 1, f"expected one {name!r}, found {len(found)}"
     return found[0]
-
-
-async def _interactions(harness: Harness) -> list[Interaction]:
-    async with harness.db.session() as session:
-        return list((await session.scalars(select(Interaction).order_by(Interaction.id))).all())
-
-
-async def _conversations(harness: Harness) -> int:
-    async with harness.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(Conversation)) or 0)
-
-
-async def _add_client(harness: Harness, user: TgUser, name: str, **fields: object) -> Client:
-    async with harness.db.session() as session:
-        agent_id = await _agent_id(harness, user)
-        return await client_store.create_client(session, agent_id, name=name, **fields)
-
-
-async def _agent_id(harness: Harness, user: TgUser) -> int:
-    from storage.models import Agent
-
-    async with harness.db.session() as session:
-        agent_id = await session.scalar(select(Agent.id).where(Agent.telegram_id == user.id))
-    assert agent_id is not None
-    return int(agent_id)
-
-
-def _previous(harness: Harness, user: TgUser, back: int = 2) -> str:
-    return harness.texts(user)[-back]
 
 
 async def _to_names(harness: Harness, user: TgUser, referrer: str = "张三") -> None:
@@ -81,6 +46,17 @@ async def _lock(harness: Harness, user: TgUser) -> None:
     await harness.press(user, "电话")
 
 
+async def _to_summary(harness: Harness, user: TgUser, *names: str) -> None:
+    """Walk /refer with ``names``, each answered plainly, up to the summary before saving."""
+    await _to_names(harness, user)
+    await harness.send(user, "、".join(names))
+    for _ in names:
+        await _finish_name(harness, user)
+    await harness.press(user, "没有了")
+    for _ in names:
+        await _lock(harness, user)
+
+
 # --- whole walks ---------------------------------------------------------------------------
 
 
@@ -90,7 +66,7 @@ async def test_refer_walks_every_step_in_chinese_and_stores_each_field(harness: 
     await harness.send(AGENT, "/refer")
     assert "刚见完哪位客户" in harness.last_text(AGENT)
     await harness.send(AGENT, "张三、李四")
-    assert "一次只输入一位推荐人" in _previous(harness, AGENT)
+    assert "一次只输入一位推荐人" in harness.previous_text(AGENT)
     await harness.send(AGENT, "张三")
     assert "档案里没有找到“张三”" in harness.last_text(AGENT)
     await harness.press(AGENT, "新建客户：张三")
@@ -100,29 +76,29 @@ async def test_refer_walks_every_step_in_chinese_and_stores_each_field(harness: 
     assert any("张三，今天真谢谢您" in text for text in texts)
     assert "张三 答应帮你介绍朋友了吗" in harness.last_text(AGENT)
     await harness.send(AGENT, "嗯")
-    assert "请点下面的按钮，或者输入“是”" in _previous(harness, AGENT)
+    assert "请点下面的按钮，或者输入“是”" in harness.previous_text(AGENT)
     await harness.press(AGENT, "答应了")
 
     assert "第二步" in harness.last_text(AGENT)
     await harness.send(AGENT, "😀")
-    assert "“😀”不像一个名字" in _previous(harness, AGENT)
+    assert "“😀”不像一个名字" in harness.previous_text(AGENT)
     await harness.press(AGENT, "A · 和您一样成功的人")
     assert "范围：和您一样成功的人" in harness.last_text(AGENT)
     await harness.send(AGENT, "张" * 41)
-    assert "名字太长了" in _previous(harness, AGENT)
+    assert "名字太长了" in harness.previous_text(AGENT)
     await harness.send(AGENT, "李四、王五")
-    assert "已记下：李四、王五。" in _previous(harness, AGENT)
+    assert "已记下：李四、王五。" in harness.previous_text(AGENT)
 
     assert "核对信息（1/2）李四" in harness.last_text(AGENT)
     await harness.send(AGENT, "12345")
-    assert "没看懂这个电话号码" in _previous(harness, AGENT)
+    assert "没看懂这个电话号码" in harness.previous_text(AGENT)
     await harness.send(AGENT, "138 1234 5678")
     assert "李四 和 张三 是什么关系" in harness.last_text(AGENT)
     await harness.send(AGENT, "很" * 31)
-    assert "30 个字以内" in _previous(harness, AGENT)
+    assert "30 个字以内" in harness.previous_text(AGENT)
     await harness.press(AGENT, "同事")
     await harness.send(AGENT, "长" * 201)
-    assert "200 个字以内" in _previous(harness, AGENT)
+    assert "200 个字以内" in harness.previous_text(AGENT)
     await harness.send(AGENT, "四十岁左右，做外贸，两个孩子")
 
     assert "核对信息（2/2）王五" in harness.last_text(AGENT)
@@ -133,7 +109,7 @@ async def test_refer_walks_every_step_in_chinese_and_stores_each_field(harness: 
     assert "第四步" in harness.last_text(AGENT)
     assert "李四、王五" in harness.last_text(AGENT)
     await harness.send(AGENT, "还有吧")
-    assert "请点下面的按钮：还有人就继续添加" in _previous(harness, AGENT)
+    assert "请点下面的按钮：还有人就继续添加" in harness.previous_text(AGENT)
     await harness.press(AGENT, "还有")
     assert "已记下 2 位" in harness.last_text(AGENT)
     await harness.send(AGENT, "赵六")  # typed at once: no scope
@@ -146,7 +122,7 @@ async def test_refer_walks_every_step_in_chinese_and_stores_each_field(harness: 
     assert "第五步" in harness.last_text(AGENT) and "李四" in harness.last_text(AGENT)
     await harness.press(AGENT, "朋友写信")
     await harness.send(AGENT, "随便")
-    assert "输入它的序号（1 到 4）" in _previous(harness, AGENT)
+    assert "输入它的序号（1 到 4）" in harness.previous_text(AGENT)
     await harness.send(AGENT, "2")
     await harness.send(AGENT, "微信/QQ")
     assert "王五" in harness.last_text(AGENT)
@@ -165,15 +141,15 @@ async def test_refer_walks_every_step_in_chinese_and_stores_each_field(harness: 
     assert "3. 赵六" in summary and "不限范围" in summary
     assert "2026年12月5日（2 天后）" in summary
     await harness.send(AGENT, "好的")
-    assert "请点下面的按钮：保存" in _previous(harness, AGENT)
+    assert "请点下面的按钮：保存" in harness.previous_text(AGENT)
     await harness.press(AGENT, "保存")
 
     assert "已保存 3 位准客户" in harness.last_text(AGENT)
     assert "2026年12月5日" in harness.last_text(AGENT)
-    referrer = await _client(harness, "张三")
-    li = await _client(harness, "李四")
-    wang = await _client(harness, "王五")
-    zhao = await _client(harness, "赵六")
+    referrer = await _named(harness, "张三")
+    li = await _named(harness, "李四")
+    wang = await _named(harness, "王五")
+    zhao = await _named(harness, "赵六")
     assert (li.phone, li.relation, li.notes, li.referral_scope) == (
         "13812345678",
         "同事",
@@ -207,10 +183,10 @@ async def test_refer_walks_every_step_in_chinese_and_stores_each_field(harness: 
         assert prospect.referred_by_id == referrer.id
         assert prospect.next_followup == date(2026, 12, 5)
         assert prospect.name_pinyin  # created through the book, so findable by pinyin
-    interactions = await _interactions(harness)
+    interactions = await harness.rows(Interaction)
     assert [(i.client_id, i.channel) for i in interactions] == [(referrer.id, "visit")]
     assert "李四、王五、赵六" in (interactions[0].note or "")
-    assert await _conversations(harness) == 0
+    assert await harness.count(Conversation) == 0
     buttons = harness.request.sent(chat_id=AGENT.id)[-1].buttons
     assert (("📇 打开 李四 的档案", CLIENT_CARD.build(client_id=li.id))) in buttons
 
@@ -219,7 +195,7 @@ async def test_refer_in_english_uses_an_existing_referrer_and_the_agents_delay(
     harness: Harness,
 ) -> None:
     await harness.make_agent(AGENT_EN, lang="en", name="Amy", referral_contact_days=5)
-    chen = await _add_client(harness, AGENT_EN, "Chen Wei", honorific="Mr Chen", source="bank")
+    chen = await harness.seed_client(AGENT_EN, "Chen Wei", honorific="Mr Chen", source="bank")
 
     await harness.send(AGENT_EN, "/refer chen")
     assert 'These clients match "chen"' in harness.last_text(AGENT_EN)
@@ -233,21 +209,22 @@ async def test_refer_in_english_uses_an_existing_referrer_and_the_agents_delay(
     await harness.send(AGENT_EN, "Li Si")
     assert "(1/1) Li Si" in harness.last_text(AGENT_EN)
     await harness.send(AGENT_EN, "call him")
-    assert "I couldn't read the phone number" in _previous(harness, AGENT_EN)
+    assert "I couldn't read the phone number" in harness.previous_text(AGENT_EN)
     await harness.send(AGENT_EN, "010-12345678")
     await harness.send(AGENT_EN, "x" * 31)
-    assert "at most 30 characters" in _previous(harness, AGENT_EN)
+    assert "at most 30 characters" in harness.previous_text(AGENT_EN)
     await harness.press(AGENT_EN, "Relative")
     await harness.send(AGENT_EN, "y" * 201)
-    assert "at most 200 characters" in _previous(harness, AGENT_EN)
+    assert "at most 200 characters" in harness.previous_text(AGENT_EN)
     await harness.send(AGENT_EN, "runs a bakery")
     await harness.send(AGENT_EN, "maybe")
-    assert "Please tap a button: add more names" in _previous(harness, AGENT_EN)
+    assert "Please tap a button: add more names" in harness.previous_text(AGENT_EN)
     await harness.press(AGENT_EN, "That's all")
 
     await harness.send(AGENT_EN, "5")
-    assert "Please tap one of the buttons below, or type its number (1 to 3)" in _previous(
-        harness, AGENT_EN
+    assert (
+        "Please tap one of the buttons below, or type its number (1 to 3)"
+        in harness.previous_text(AGENT_EN)
     )
     await harness.send(AGENT_EN, "they know each other; the friend mentions we are close")
     await harness.send(AGENT_EN, "3")
@@ -259,7 +236,7 @@ async def test_refer_in_english_uses_an_existing_referrer_and_the_agents_delay(
     await harness.press(AGENT_EN, "Save")
 
     assert "Prospects saved: 1" in harness.last_text(AGENT_EN)
-    li = await _client(harness, "Li Si")
+    li = await _named(harness, "Li Si")
     assert (li.phone, li.relation, li.notes, li.referral_scope) == (
         "010-12345678",
         "Relative",
@@ -271,10 +248,10 @@ async def test_refer_in_english_uses_an_existing_referrer_and_the_agents_delay(
         "use_name",
         "sms",
     )
-    assert li.referred_by_id == chen.id and li.next_followup == date(2026, 12, 8)
-    assert len(await _clients(harness)) == 2  # the referrer was not added again
-    interactions = await _interactions(harness)
-    assert [i.client_id for i in interactions] == [chen.id]
+    assert li.referred_by_id == chen and li.next_followup == date(2026, 12, 8)
+    assert len(await harness.rows(Client)) == 2  # the referrer was not added again
+    interactions = await harness.rows(Interaction)
+    assert [i.client_id for i in interactions] == [chen]
     assert "names given (1): Li Si" in (interactions[0].note or "")
 
 
@@ -289,24 +266,24 @@ async def test_not_now_records_the_meeting_with_a_typed_follow_up_date(harness: 
 
     assert "要不要给 张三 定一个跟进日期" in harness.last_text(AGENT)
     await harness.send(AGENT, "改天吧")
-    assert "没看懂这个日期" in _previous(harness, AGENT)
+    assert "没看懂这个日期" in harness.previous_text(AGENT)
     await harness.send(AGENT, "2026-01-05")
-    assert "已经过去了" in _previous(harness, AGENT)
+    assert "已经过去了" in harness.previous_text(AGENT)
     await harness.send(AGENT, "12月10日")
 
     assert "跟进日期定在 2026年12月10日" in harness.last_text(AGENT)
-    referrer = await _client(harness, "张三")
+    referrer = await _named(harness, "张三")
     assert referrer.next_followup == date(2026, 12, 10)
-    interactions = await _interactions(harness)
+    interactions = await harness.rows(Interaction)
     assert [(i.client_id, i.note) for i in interactions] == [
         (referrer.id, "会后请客户介绍朋友，这次暂时没答应。")
     ]
-    assert await _conversations(harness) == 0
+    assert await harness.count(Conversation) == 0
 
 
 async def test_not_now_in_english_takes_a_quick_date_or_none(harness: Harness) -> None:
     await harness.make_agent(AGENT_EN, lang="en")
-    chen = await _add_client(harness, AGENT_EN, "Chen Wei")
+    chen = await harness.seed_client(AGENT_EN, "Chen Wei")
 
     await harness.send(AGENT_EN, "/refer Chen Wei")
     await harness.press(AGENT_EN, "Chen Wei")
@@ -320,11 +297,10 @@ async def test_not_now_in_english_takes_a_quick_date_or_none(harness: Harness) -
     await harness.press(AGENT_EN, "No date")
     assert harness.last_text(AGENT_EN) == "Noted the meeting on Chen Wei's card: not this time."
 
-    async with harness.db.session() as session:
-        stored = await session.get(Client, chen.id)
+    stored = await harness.get(Client, chen)
     assert stored is not None and stored.next_followup == date(2026, 12, 10)
-    assert len(await _interactions(harness)) == 2
-    assert len(await _clients(harness)) == 1
+    assert len(await harness.rows(Interaction)) == 2
+    assert len(await harness.rows(Client)) == 1
 
 
 async def test_a_contact_shared_for_the_names_fills_in_the_phone(harness: Harness) -> None:
@@ -334,7 +310,7 @@ async def test_a_contact_shared_for_the_names_fills_in_the_phone(harness: Harnes
     await harness.press(AGENT_EN, "Yes")
     await harness.press(AGENT_EN, "D · ")
     await harness.share_contact(AGENT_EN, "W" * 60, "+86 138 1234 5678")
-    assert "is too long" in _previous(harness, AGENT_EN)
+    assert "is too long" in harness.previous_text(AGENT_EN)
     await harness.share_contact(AGENT_EN, "Wang Wu", "+86 138 1234 5678")
     assert "(1/1) How does Wang Wu know Zhang San" in harness.last_text(AGENT_EN)
     await harness.press(AGENT_EN, "Friend")
@@ -350,8 +326,8 @@ async def test_a_contact_shared_for_the_names_fills_in_the_phone(harness: Harnes
         await _lock_en(harness, AGENT_EN)
     await harness.press(AGENT_EN, "Save")
 
-    wang = await _client(harness, "Wang Wu")
-    tom = await _client(harness, "Tom")
+    wang = await _named(harness, "Wang Wu")
+    tom = await _named(harness, "Tom")
     assert (wang.phone, wang.referral_scope) == ("13812345678", "D")
     assert (tom.phone, tom.referral_scope) == (None, None)
 
@@ -448,7 +424,7 @@ async def test_back_at_every_step_returns_to_the_previous_prompt(
 
     await harness.press(user, "保存" if lang == "zh" else "Save")
     name = "李四" if lang == "zh" else "Li Si"
-    prospect = await _client(harness, name)
+    prospect = await _named(harness, name)
     assert (prospect.referral_scope, prospect.phone, prospect.source) == (
         "C",
         "13812345678",
@@ -470,20 +446,20 @@ async def test_a_name_already_in_the_book_is_flagged_and_the_agent_decides(
     harness: Harness,
 ) -> None:
     await harness.make_agent(AGENT)
-    li = await _add_client(harness, AGENT, "李四", source="warm")
-    wang = await _add_client(harness, AGENT, "王五", phone="13812345678")
+    li = await harness.seed_client(AGENT, "李四", source="warm")
+    wang = await harness.seed_client(AGENT, "王五", phone="13812345678")
 
     await _to_names(harness, AGENT)
     await harness.send(AGENT, "李四、孙七")
     prompt = harness.last_text(AGENT)
     assert "“李四”可能已经在你的名单或档案里了" in prompt and "李四（缘故市场）" in prompt
-    assert ("📇 打开 李四 的档案", CLIENT_CARD.build(client_id=li.id)) in (
+    assert ("📇 打开 李四 的档案", CLIENT_CARD.build(client_id=li)) in (
         harness.request.sent(chat_id=AGENT.id)[-1].buttons
     )
     await harness.send(AGENT, "是的")
-    assert "请点下面的按钮：是同一人" in _previous(harness, AGENT)
+    assert "请点下面的按钮：是同一人" in harness.previous_text(AGENT)
     await harness.press(AGENT, "是同一人")
-    assert "李四 不重复添加" in _previous(harness, AGENT)
+    assert "李四 不重复添加" in harness.previous_text(AGENT)
 
     assert "核对信息（1/1）孙七" in harness.last_text(AGENT)
     await harness.send(AGENT, "13812345678")
@@ -502,18 +478,17 @@ async def test_a_name_already_in_the_book_is_flagged_and_the_agent_decides(
     await _lock(harness, AGENT)
     await harness.press(AGENT, "保存")
 
-    names = sorted(client.name for client in await _clients(harness))
+    names = sorted(client.name for client in await harness.rows(Client))
     assert names == ["孙七", "张三", "李四", "王五"]
-    sun = await _client(harness, "孙七")
+    sun = await _named(harness, "孙七")
     assert sun.phone == "13812345678" and sun.source == "referral"
-    async with harness.db.session() as session:
-        untouched = await session.get(Client, wang.id)
+    untouched = await harness.get(Client, wang)
     assert untouched is not None and untouched.source == "other"
 
 
 async def test_adding_a_same_named_person_anyway_keeps_both(harness: Harness) -> None:
     await harness.make_agent(AGENT_EN, lang="en")
-    await _add_client(harness, AGENT_EN, "Li Si")
+    await harness.seed_client(AGENT_EN, "Li Si")
 
     await harness.send(AGENT_EN, "/refer Zhang San")
     await harness.press(AGENT_EN, "New client")
@@ -532,26 +507,22 @@ async def test_adding_a_same_named_person_anyway_keeps_both(harness: Harness) ->
     await harness.press(AGENT_EN, "Save")
 
     assert "Prospects saved: 1" in harness.last_text(AGENT_EN)
-    assert [c.name for c in await _clients(harness)].count("Li Si") == 2
+    assert [c.name for c in await harness.rows(Client)].count("Li Si") == 2
 
 
 async def test_a_duplicate_that_appears_before_saving_is_flagged_first(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await _to_names(harness, AGENT)
-    await harness.send(AGENT, "周八")
-    await _finish_name(harness, AGENT)
-    await harness.press(AGENT, "没有了")
-    await _lock(harness, AGENT)
-    await _add_client(harness, AGENT, "周八")  # added elsewhere while the draft waited
+    await _to_summary(harness, AGENT, "周八")
+    await harness.seed_client(AGENT, "周八")  # added elsewhere while the draft waited
 
     await harness.press(AGENT, "保存")
-    assert "保存前发现" in _previous(harness, AGENT)
+    assert "保存前发现" in harness.previous_text(AGENT)
     assert "“周八”可能已经在" in harness.last_text(AGENT)
     await harness.press(AGENT, "不是同一人")
     assert "请核对" in harness.last_text(AGENT)
     await harness.press(AGENT, "保存")
 
-    assert [c.name for c in await _clients(harness)].count("周八") == 2
+    assert [c.name for c in await harness.rows(Client)].count("周八") == 2
 
 
 # --- summary: edit and discard -------------------------------------------------------------
@@ -559,24 +530,18 @@ async def test_a_duplicate_that_appears_before_saving_is_flagged_first(harness: 
 
 async def test_editing_from_the_summary_changes_one_field_at_a_time(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await _add_client(harness, AGENT, "李思")
-    await _to_names(harness, AGENT)
-    await harness.send(AGENT, "李四、王五")
-    await _finish_name(harness, AGENT)
-    await _finish_name(harness, AGENT)
-    await harness.press(AGENT, "没有了")
-    await _lock(harness, AGENT)
-    await _lock(harness, AGENT)
+    await harness.seed_client(AGENT, "李思")
+    await _to_summary(harness, AGENT, "李四", "王五")
 
     await harness.press(AGENT, "修改")
     await harness.send(AGENT, "7")
-    assert "1 到 2 之间的序号" in _previous(harness, AGENT)
+    assert "1 到 2 之间的序号" in harness.previous_text(AGENT)
     await harness.send(AGENT, "1")
     await harness.send(AGENT, "随便")
-    assert "选择要修改的一项" in _previous(harness, AGENT)
+    assert "选择要修改的一项" in harness.previous_text(AGENT)
     await harness.press(AGENT, "名字")
     await harness.send(AGENT, "李思、李斯")
-    assert "只能输入一个名字" in _previous(harness, AGENT)
+    assert "只能输入一个名字" in harness.previous_text(AGENT)
     await harness.send(AGENT, "李思")
     assert "“李思”可能已经在" in harness.last_text(AGENT)
     await harness.press(AGENT, "不是同一人")
@@ -586,7 +551,7 @@ async def test_editing_from_the_summary_changes_one_field_at_a_time(harness: Har
     await harness.press(AGENT, "1. 李思")
     await harness.press(AGENT, "电话")
     await harness.send(AGENT, "999")
-    assert "没看懂这个电话号码" in _previous(harness, AGENT)
+    assert "没看懂这个电话号码" in harness.previous_text(AGENT)
     await harness.send(AGENT, "13712345678")
     await harness.press(AGENT, "修改")
     await harness.press(AGENT, "1. 李思")
@@ -595,39 +560,31 @@ async def test_editing_from_the_summary_changes_one_field_at_a_time(harness: Har
     await harness.press(AGENT, "修改")
     await harness.press(AGENT, "2. 王五")
     await harness.press(AGENT, "从名单去掉")
-    assert "已把 王五 从名单里去掉" in _previous(harness, AGENT)
+    assert "已把 王五 从名单里去掉" in harness.previous_text(AGENT)
     assert "王五" not in harness.last_text(AGENT)
     await harness.press(AGENT, "保存")
 
-    names = sorted(client.name for client in await _clients(harness))
+    names = sorted(client.name for client in await harness.rows(Client))
     assert names == ["张三", "李思", "李思"]
-    edited = [c for c in await _clients(harness) if c.source == "referral"]
+    edited = [c for c in await harness.rows(Client) if c.source == "referral"]
     assert len(edited) == 1
     assert (edited[0].phone, edited[0].referral_permission) == ("13712345678", "written")
 
 
 async def test_discard_stores_nothing(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await _to_names(harness, AGENT)
-    await harness.send(AGENT, "李四")
-    await _finish_name(harness, AGENT)
-    await harness.press(AGENT, "没有了")
-    await _lock(harness, AGENT)
+    await _to_summary(harness, AGENT, "李四")
     await harness.press(AGENT, "放弃")
 
     assert harness.last_text(AGENT) == "已放弃这份名单，什么都没有保存。"
-    assert await _clients(harness) == []
-    assert await _interactions(harness) == []
-    assert await _conversations(harness) == 0
+    assert await harness.rows(Client) == []
+    assert await harness.rows(Interaction) == []
+    assert await harness.count(Conversation) == 0
 
 
 async def test_saving_with_no_names_only_logs_the_meeting(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await _to_names(harness, AGENT)
-    await harness.send(AGENT, "李四")
-    await _finish_name(harness, AGENT)
-    await harness.press(AGENT, "没有了")
-    await _lock(harness, AGENT)
+    await _to_summary(harness, AGENT, "李四")
     await harness.press(AGENT, "修改")
     await harness.press(AGENT, "1. 李四")
     await harness.press(AGENT, "从名单去掉")
@@ -635,8 +592,8 @@ async def test_saving_with_no_names_only_logs_the_meeting(harness: Harness) -> N
     await harness.press(AGENT, "保存")
 
     assert "这次没有新名字" in harness.last_text(AGENT)
-    assert [c.name for c in await _clients(harness)] == ["张三"]
-    assert len(await _interactions(harness)) == 1
+    assert [c.name for c in await harness.rows(Client)] == ["张三"]
+    assert len(await harness.rows(Interaction)) == 1
 
 
 async def test_cancel_discards_the_draft(harness: Harness) -> None:
@@ -648,7 +605,7 @@ async def test_cancel_discards_the_draft(harness: Harness) -> None:
     await harness.press(AGENT, "放弃草稿")
 
     assert harness.last_text(AGENT) == "已取消，草稿已删除。"
-    assert await _clients(harness) == []
+    assert await harness.rows(Client) == []
     await harness.send(AGENT, "/refer")
     assert "刚见完哪位客户" in harness.last_text(AGENT)
 
@@ -661,35 +618,29 @@ async def test_a_forged_referrer_id_is_refused_without_revealing_anything(
 ) -> None:
     await harness.make_agent(AGENT)
     await harness.make_agent(OTHER, name="李雷")
-    secret = await _add_client(harness, OTHER, "秘密客户")
+    secret = await harness.seed_client(OTHER, "秘密客户")
 
     await harness.send(AGENT, "/refer 张三")
-    for value in (f"c{secret.id}", "cabc", "c99999999"):
+    for value in (f"c{secret}", "cabc", "c99999999"):
         forged = FLOW_BUTTON.build(flow="refer", step="pick_referrer", value=value)
         await harness.press_data(AGENT, forged)
-        assert "档案里找不到这位客户了" in _previous(harness, AGENT)
+        assert "档案里找不到这位客户了" in harness.previous_text(AGENT)
     assert not any("秘密客户" in text for text in harness.texts(AGENT))
 
-    async with harness.db.session() as session:
-        conv = await session.scalar(select(Conversation))
+    conv = await harness.first(Conversation)
     assert conv is not None and conv.step == "pick_referrer" and conv.data["referrer"] is None
 
 
 async def test_a_forged_edit_index_is_refused(harness: Harness) -> None:
     await harness.make_agent(AGENT)
-    await _to_names(harness, AGENT)
-    await harness.send(AGENT, "李四")
-    await _finish_name(harness, AGENT)
-    await harness.press(AGENT, "没有了")
-    await _lock(harness, AGENT)
+    await _to_summary(harness, AGENT, "李四")
     await harness.press(AGENT, "修改")
 
     await harness.press_data(AGENT, FLOW_BUTTON.build(flow="refer", step="edit_pick", value="5"))
-    assert "1 到 1 之间的序号" in _previous(harness, AGENT)
+    assert "1 到 1 之间的序号" in harness.previous_text(AGENT)
     field = FLOW_BUTTON.build(flow="refer", step="edit_field", value="name")
     await harness.press_data(AGENT, field)  # a button of a step not yet reached
-    async with harness.db.session() as session:
-        conv = await session.scalar(select(Conversation))
+    conv = await harness.first(Conversation)
     assert conv is not None and conv.step == "edit_pick"
 
 
@@ -700,37 +651,32 @@ async def test_silence_pauses_refer_and_the_draft_resumes(harness: Harness) -> N
     await harness.make_agent(AGENT)
     await _to_names(harness, AGENT)
     await harness.send(AGENT, "李四")
-    harness.clock.advance(minutes=31)
-    await harness.app.job_queue.get_jobs_by_name("pause-idle-conversations")[0].run(harness.app)
+    await harness.let_idle(minutes=31)
 
     paused = harness.last_text(AGENT)
     assert "转介绍草稿先暂停（推荐人：张三，已记 1 个名字）" in paused and "/refer" in paused
     await harness.send(AGENT, "13812345678")  # ignored by the paused draft
     assert "没有对应的操作" in harness.last_text(AGENT)
     await harness.send(AGENT, "/refer")
-    assert "接着你上次的进度继续" in _previous(harness, AGENT)
+    assert "接着你上次的进度继续" in harness.previous_text(AGENT)
     assert "核对信息（1/1）李四" in harness.last_text(AGENT)
 
 
 async def test_silence_before_a_referrer_is_chosen_says_so(harness: Harness) -> None:
     await harness.make_agent(AGENT_EN, lang="en")
     await harness.send(AGENT_EN, "/refer")
-    harness.clock.advance(minutes=31)
-    await harness.app.job_queue.get_jobs_by_name("pause-idle-conversations")[0].run(harness.app)
+    await harness.let_idle(minutes=31)
     assert "(referrer: not chosen yet; names so far: 0)" in harness.last_text(AGENT_EN)
 
 
-async def test_refer_resumes_in_a_new_process_with_every_answer(
-    harness: Harness, database_url: str, clock: FakeClock
-) -> None:
+async def test_refer_resumes_in_a_new_process_with_every_answer(harness: Harness) -> None:
     await harness.make_agent(AGENT)
     await _to_names(harness, AGENT)
     await harness.send(AGENT, "李四、王五")
     await harness.send(AGENT, "13812345678")
     await harness.press(AGENT, "同事")
 
-    restarted = await start_harness(database_url, clock=clock)
-    try:
+    async with harness.second_process() as restarted:
         await restarted.send(AGENT, "/refer")
         assert "（1/2）用一句话介绍 李四" in restarted.last_text(AGENT)
         await restarted.press(AGENT, "跳过")
@@ -739,9 +685,7 @@ async def test_refer_resumes_in_a_new_process_with_every_answer(
         await _lock(restarted, AGENT)
         await _lock(restarted, AGENT)
         await restarted.press(AGENT, "保存")
-    finally:
-        await stop_harness(restarted)
 
-    li = await _client(harness, "李四")
+    li = await _named(harness, "李四")
     assert (li.phone, li.relation) == ("13812345678", "同事")
-    assert (await _client(harness, "王五")).source == "referral"
+    assert (await _named(harness, "王五")).source == "referral"

@@ -12,7 +12,6 @@ from bot.callbacks import MAX_BYTES
 from bot.handlers.scripts import CLIENT_CHOICES, SCRIPT_PART, SCRIPT_TOPIC
 from bot.links import SCRIPT_FOR_CLIENT
 from bot.talktracks import MAX_MESSAGE_LENGTH
-from storage.clients import create_client
 from storage.models import Agent, MaturityCase, Policy
 from tests.harness import Harness, TgUser
 
@@ -28,12 +27,6 @@ MATURITY = date(2026, 12, 15)
 
 async def _agent(harness: Harness, user: TgUser, lang: str, name: str) -> Agent:
     return await harness.make_agent(user, lang=lang, name=name)
-
-
-async def _client(harness: Harness, agent: Agent, name: str, **fields: Any) -> int:
-    async with harness.db.session() as session:
-        client = await create_client(session, agent.id, name=name, **fields)
-        return client.id
 
 
 async def _policy(
@@ -219,7 +212,7 @@ async def test_mistyped_part_lists_the_parts_with_an_example(harness: Harness) -
 
 async def test_typed_honorific_fills_in_client_policy_and_agent(harness: Harness) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    client_id = await _client(harness, agent, "张丽华", honorific="张大姐")
+    client_id = await harness.seed_client(agent, "张丽华", honorific="张大姐")
     await _policy(harness, agent, client_id)
 
     await harness.send(ZH, "/script maturity phone 张大姐")
@@ -238,7 +231,7 @@ async def test_typed_name_with_topic_only_shows_the_parts_for_that_client(
     harness: Harness,
 ) -> None:
     agent = await _agent(harness, EN, "en", "Fang")
-    client_id = await _client(harness, agent, "Zhang Lihua", honorific="Mrs Zhang")
+    client_id = await harness.seed_client(agent, "Zhang Lihua", honorific="Mrs Zhang")
     await _policy(harness, agent, client_id, bank="ICBC", product=None)
 
     await harness.send(EN, "/script maturity Mrs Zhang")
@@ -257,7 +250,7 @@ async def test_typed_name_without_topic_offers_the_topics_for_that_client(
     harness: Harness,
 ) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    await _client(harness, agent, "赵敏")
+    await harness.seed_client(agent, "赵敏")
 
     await harness.send(ZH, "/script 赵敏")
 
@@ -270,7 +263,7 @@ async def test_typed_name_without_topic_offers_the_topics_for_that_client(
 async def test_days_left_count_from_the_agents_own_date(harness: Harness) -> None:
     # 01:00 UTC on 3 December is still 2 December in Los Angeles.
     agent = await harness.make_agent(ZH, lang="zh", name="王芳", timezone="America/Los_Angeles")
-    client_id = await _client(harness, agent, "张丽华")
+    client_id = await harness.seed_client(agent, "张丽华")
     await _policy(harness, agent, client_id)
 
     await harness.send(ZH, "/script maturity phone 张丽华")
@@ -280,7 +273,7 @@ async def test_days_left_count_from_the_agents_own_date(harness: Harness) -> Non
 
 async def test_card_button_opens_topics_for_that_client(harness: Harness) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    client_id = await _client(harness, agent, "张丽华", honorific="张大姐")
+    client_id = await harness.seed_client(agent, "张丽华", honorific="张大姐")
     await _policy(harness, agent, client_id)
 
     await harness.press_data(ZH, SCRIPT_FOR_CLIENT.build(client_id=client_id))
@@ -299,7 +292,7 @@ async def test_card_button_opens_topics_for_that_client(harness: Harness) -> Non
 
 async def test_card_button_in_english_fills_in_the_client(harness: Harness) -> None:
     agent = await _agent(harness, EN, "en", "Fang")
-    client_id = await _client(harness, agent, "Wang Qiang")
+    client_id = await harness.seed_client(agent, "Wang Qiang")
 
     await harness.press_data(EN, SCRIPT_FOR_CLIENT.build(client_id=client_id))
     await harness.press(EN, "Event invitations")
@@ -314,9 +307,9 @@ async def test_several_matches_ask_which_client_then_carry_the_part(
 ) -> None:
     user = ZH if lang == "zh" else EN
     agent = await _agent(harness, user, lang, "王芳")
-    await _client(harness, agent, "张伟", phone="13800001111")
-    second = await _client(harness, agent, "张伟", phone="13900002222")
-    await _client(harness, agent, "张丽华")
+    await harness.seed_client(agent, "张伟", phone="13800001111")
+    second = await harness.seed_client(agent, "张伟", phone="13900002222")
+    await harness.seed_client(agent, "张丽华")
     await _policy(harness, agent, second, bank="建设银行")
 
     await harness.send(user, "/script maturity phone 张")
@@ -334,8 +327,8 @@ async def test_several_matches_ask_which_client_then_carry_the_part(
 
 async def test_exact_name_does_not_stop_for_longer_names(harness: Harness) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    await _client(harness, agent, "张三")
-    await _client(harness, agent, "张三丰")
+    await harness.seed_client(agent, "张三")
+    await harness.seed_client(agent, "张三丰")
 
     await harness.send(ZH, "/script referral acknowledge 张三")
 
@@ -345,7 +338,7 @@ async def test_exact_name_does_not_stop_for_longer_names(harness: Harness) -> No
 async def test_many_matches_show_the_first_few_and_say_so(harness: Harness) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
     for number in range(CLIENT_CHOICES + 2):
-        await _client(harness, agent, f"李{number}号")
+        await harness.seed_client(agent, f"李{number}号")
 
     await harness.send(ZH, "/script bank 李")
 
@@ -364,7 +357,7 @@ async def test_no_match_says_so_and_offers_the_neutral_track(
     harness: Harness, user: TgUser, lang: str, expected: str, neutral: str
 ) -> None:
     agent = await _agent(harness, user, lang, "王芳")
-    await _client(harness, agent, "张丽华")
+    await harness.seed_client(agent, "张丽华")
 
     await harness.send(user, "/script maturity phone 孙悟空")
     reply = harness.last_text(user)
@@ -389,7 +382,7 @@ async def test_client_without_policy_gets_a_note_and_general_policy_words(
     harness: Harness,
 ) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    await _client(harness, agent, "赵敏", honorific="赵姐")
+    await harness.seed_client(agent, "赵敏", honorific="赵姐")
     before = len(harness.texts(ZH))
 
     await harness.send(ZH, "/script maturity phone 赵敏")
@@ -405,7 +398,7 @@ async def test_client_without_policy_gets_no_note_outside_the_maturity_track(
     harness: Harness,
 ) -> None:
     agent = await _agent(harness, EN, "en", "Fang")
-    await _client(harness, agent, "Zhao Min")
+    await harness.seed_client(agent, "Zhao Min")
     before = len(harness.texts(EN))
 
     await harness.send(EN, "/script warm 2 Zhao Min")
@@ -419,7 +412,7 @@ async def test_client_without_policy_gets_no_note_outside_the_maturity_track(
 
 async def test_track_talks_about_the_open_maturity_nearest_today(harness: Harness) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    client_id = await _client(harness, agent, "张丽华")
+    client_id = await harness.seed_client(agent, "张丽华")
     await _policy(harness, agent, client_id, "P000000001111", maturity_date=date(2031, 1, 1))
     await _policy(harness, agent, client_id, "P000000002222", maturity_date=date(2026, 12, 20))
     await _policy(harness, agent, client_id, "P000000003333", maturity_date=date(2020, 1, 1))
@@ -432,7 +425,7 @@ async def test_track_talks_about_the_open_maturity_nearest_today(harness: Harnes
 
 async def test_settled_policies_give_way_to_an_open_one(harness: Harness) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    client_id = await _client(harness, agent, "张丽华")
+    client_id = await harness.seed_client(agent, "张丽华")
     closed = await _policy(harness, agent, client_id, "P000000001111")
     await _policy(harness, agent, client_id, "P000000002222", status="renewed")
     await _policy(harness, agent, client_id, "P000000003333", maturity_date=date(2027, 6, 1))
@@ -453,7 +446,7 @@ async def test_settled_policies_give_way_to_an_open_one(harness: Harness) -> Non
 
 async def test_with_every_policy_settled_the_latest_is_talked_about(harness: Harness) -> None:
     agent = await _agent(harness, EN, "en", "Fang")
-    client_id = await _client(harness, agent, "Zhang Lihua")
+    client_id = await harness.seed_client(agent, "Zhang Lihua")
     await _policy(harness, agent, client_id, "P000000001111", status="paid_out")
     await _policy(
         harness,
@@ -473,7 +466,7 @@ async def test_with_every_policy_settled_the_latest_is_talked_about(harness: Har
 
 async def test_a_policy_past_maturity_reads_as_matured(harness: Harness) -> None:
     agent = await _agent(harness, EN, "en", "Fang")
-    client_id = await _client(harness, agent, "Zhang Lihua")
+    client_id = await harness.seed_client(agent, "Zhang Lihua")
     await _policy(harness, agent, client_id, maturity_date=date(2026, 11, 30))
 
     await harness.send(EN, "/script maturity phone Zhang Lihua")
@@ -489,7 +482,7 @@ async def test_another_agents_client_gets_the_same_refusal_as_a_missing_one(
 ) -> None:
     await _agent(harness, ZH, "zh", "王芳")
     other = await _agent(harness, OTHER, "zh", "李雷")
-    theirs = await _client(harness, other, "钱多多", honorific="钱总")
+    theirs = await harness.seed_client(other, "钱多多", honorific="钱总")
     await _policy(harness, other, theirs)
 
     await harness.press_data(ZH, SCRIPT_FOR_CLIENT.build(client_id=theirs))
@@ -509,7 +502,7 @@ async def test_another_agents_client_gets_the_same_refusal_as_a_missing_one(
 async def test_another_agents_client_is_not_found_by_name(harness: Harness) -> None:
     await _agent(harness, EN, "en", "Fang")
     other = await _agent(harness, OTHER, "zh", "李雷")
-    await _client(harness, other, "钱多多")
+    await harness.seed_client(other, "钱多多")
 
     await harness.send(EN, "/script bank counter 钱多多")
 
@@ -541,7 +534,7 @@ async def test_malformed_or_outdated_buttons_are_refused_in_english(
 
 async def test_every_button_fits_telegrams_callback_limit(harness: Harness) -> None:
     agent = await _agent(harness, ZH, "zh", "王芳")
-    client_id = await _client(harness, agent, "张丽华")
+    client_id = await harness.seed_client(agent, "张丽华")
     await harness.press_data(ZH, SCRIPT_TOPIC.build(client_id=client_id, topic="objections"))
     await harness.send(ZH, "/script warm")
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from datetime import date, time
 
-from sqlalchemy import select
-
 from bot.handlers.due import PUSH_JOB
 from bot.handlers.settings import OPEN_SETTING, zone_label
-from storage.models import Agent, Push
+from storage.models import Push
 from tests.harness import Harness, TgUser
 
 AGENT = TgUser(5301, "王芳")
-
-
-async def _stored(harness: Harness, user: TgUser = AGENT) -> Agent:
-    async with harness.db.session() as session:
-        agent = await session.scalar(select(Agent).where(Agent.telegram_id == user.id))
-    assert agent is not None
-    return agent
 
 
 async def test_settings_shows_every_value_with_a_button_each(harness: Harness) -> None:
@@ -45,7 +36,7 @@ async def test_push_time_is_changed_and_bad_times_are_explained(harness: Harness
     await harness.send(AGENT, "7:45")
 
     assert "Saved: push time is now 07:45." in harness.texts(AGENT)
-    assert (await _stored(harness)).push_time == time(7, 45)
+    assert (await harness.stored_agent(AGENT)).push_time == time(7, 45)
 
 
 async def test_push_time_buttons_work_and_today_is_explained(harness: Harness) -> None:
@@ -55,7 +46,7 @@ async def test_push_time_buttons_work_and_today_is_explained(harness: Harness) -
 
     await harness.press(AGENT, "08:30")  # 09:00 now: today's push has not gone out yet
 
-    assert (await _stored(harness)).push_time == time(8, 30)
+    assert (await harness.stored_agent(AGENT)).push_time == time(8, 30)
     assert "按新设置马上就会发给你" in "\n".join(harness.texts(AGENT))
 
 
@@ -63,15 +54,14 @@ async def test_moving_the_push_time_after_todays_push_counts_from_tomorrow(
     harness: Harness,
 ) -> None:
     await harness.make_agent(AGENT, push_when_empty=True)
-    await harness.app.job_queue.get_jobs_by_name(PUSH_JOB)[0].run(harness.app)
+    await harness.run_job(PUSH_JOB)
     await harness.send(AGENT, "/settings")
     await harness.press(AGENT, "推送时间")
 
     await harness.send(AGENT, "早上7点")
 
     assert "今天的推送已经发过了" in "\n".join(harness.texts(AGENT))
-    async with harness.db.session() as session:
-        pushes = (await session.scalars(select(Push))).all()
+    pushes = await harness.rows(Push)
     assert [push.local_date for push in pushes] == [date(2026, 12, 3)]
 
 
@@ -84,7 +74,7 @@ async def test_time_zone_accepts_offsets_and_shows_them_as_typed(harness: Harnes
     assert "时区" in harness.texts(AGENT)[-2] and "UTC+8" in harness.texts(AGENT)[-2]
     await harness.send(AGENT, "UTC+9")
 
-    assert (await _stored(harness)).timezone == "Etc/GMT-9"
+    assert (await harness.stored_agent(AGENT)).timezone == "Etc/GMT-9"
     assert "时区 UTC+9" in harness.last_text(AGENT)
 
 
@@ -102,7 +92,7 @@ async def test_day_settings_are_checked_against_their_range(harness: Harness) ->
         await harness.send(AGENT, "999")
         assert "不在" in harness.texts(AGENT)[-2], label
         await harness.send(AGENT, typed)
-        assert getattr(await _stored(harness), column) == expected, label
+        assert getattr(await harness.stored_agent(AGENT), column) == expected, label
 
 
 async def test_soon_window_cannot_exceed_the_whole_window(harness: Harness) -> None:
@@ -114,7 +104,7 @@ async def test_soon_window_cannot_exceed_the_whole_window(harness: Harness) -> N
     assert "不能比列入清单的 20 天还长" in harness.texts(AGENT)[-2]
     await harness.press(AGENT, "14 天")
 
-    assert (await _stored(harness)).maturity_soon_days == 14
+    assert (await harness.stored_agent(AGENT)).maturity_soon_days == 14
     await harness.send(AGENT, "/settings")
     await harness.press(AGENT, "满期提前天数")
     await harness.send(AGENT, "10")
@@ -127,11 +117,11 @@ async def test_empty_day_switch_flips_and_shows_the_new_state(harness: Harness) 
 
     await harness.press(AGENT, "空日推送：关")
 
-    assert (await _stored(harness)).push_when_empty is True
+    assert (await harness.stored_agent(AGENT)).push_when_empty is True
     edited = harness.request.sent(method="editMessageText")
     assert "没有待办的日子：也推送一条" in edited[-1].text
     await harness.press(AGENT, "空日推送：开")
-    assert (await _stored(harness)).push_when_empty is False
+    assert (await harness.stored_agent(AGENT)).push_when_empty is False
 
 
 async def test_forged_setting_button_is_refused(harness: Harness) -> None:

@@ -132,6 +132,13 @@ async def _seed(db: Database, telegram_id: int) -> Seeded:
         return Seeded(agent.id, {"张伟": zhang.id, "李娜": li.id, "刘洋": liu.id})
 
 
+@pytest.fixture
+async def seeded(harness: Harness) -> Seeded:
+    """Store 王芳 as an agent with the book that ``_seed`` describes."""
+    await harness.make_agent(AGENT)
+    return await _seed(harness.db, AGENT.id)
+
+
 async def _seed_colleague(db: Database, referrer_id: int) -> None:
     """A colleague's busy book, with one client forged to point at the agent's referrer."""
     async with db.session() as session:
@@ -205,10 +212,10 @@ EXPECTED_ZH = [
 ]
 
 
-async def test_stats_shows_every_figure_of_the_seeded_book(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
+async def test_stats_shows_every_figure_of_the_seeded_book(
+    harness: Harness, seeded: Seeded
+) -> None:
     await harness.make_agent(COLLEAGUE, name="李雷")
-    seeded = await _seed(harness.db, AGENT.id)
     await _seed_colleague(harness.db, seeded.ids["张伟"])
 
     await harness.send(AGENT, "/stats")
@@ -218,10 +225,8 @@ async def test_stats_shows_every_figure_of_the_seeded_book(harness: Harness) -> 
     assert "同事客户" not in texts[0].text
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_stats_sends_one_png_chart_with_the_agents_title(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    await _seed(harness.db, AGENT.id)
-
     await harness.send(AGENT, "/stats")
 
     photos = harness.request.sent(chat_id=AGENT.id, method="sendPhoto")
@@ -232,9 +237,9 @@ async def test_stats_sends_one_png_chart_with_the_agents_title(harness: Harness)
     assert photos[0].text == "王芳 的客户资源 · 2026年12月3日"
 
 
-async def test_stats_figures_and_chart_panels_match_the_seeded_book(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    seeded = await _seed(harness.db, AGENT.id)
+async def test_stats_figures_and_chart_panels_match_the_seeded_book(
+    harness: Harness, seeded: Seeded
+) -> None:
     periods = period_starts(date(2026, 12, 3), "Asia/Shanghai")
 
     async with harness.db.session() as session:
@@ -289,9 +294,8 @@ async def test_stats_on_an_empty_book_says_how_to_start_and_draws_nothing(
     assert harness.request.sent(chat_id=AGENT.id, method="sendPhoto") == []
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_top_referrer_button_shows_their_referral_tree(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    await _seed(harness.db, AGENT.id)
     await harness.send(AGENT, "/stats")
 
     await harness.press(AGENT, "张伟 的转介绍关系")
@@ -377,10 +381,10 @@ async def test_referral_tree_of_a_colleagues_client_is_none(db: Database) -> Non
         assert await referral_tree(session, mine.id, client.id) is None
 
 
-async def test_export_sends_a_workbook_of_only_the_agents_data(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
+async def test_export_sends_a_workbook_of_only_the_agents_data(
+    harness: Harness, seeded: Seeded
+) -> None:
     await harness.make_agent(COLLEAGUE, name="李雷")
-    seeded = await _seed(harness.db, AGENT.id)
     await _seed_colleague(harness.db, seeded.ids["张伟"])
 
     await harness.send(AGENT, "/export")
@@ -402,9 +406,8 @@ async def test_export_sends_a_workbook_of_only_the_agents_data(harness: Harness)
     assert workbook["客户"].max_row == 13 and workbook["转介绍"].max_row == 5
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_export_button_under_stats_sends_the_workbook(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    await _seed(harness.db, AGENT.id)
     await harness.send(AGENT, "/stats")
 
     await harness.press_data(AGENT, EXPORT.build())
@@ -421,11 +424,10 @@ async def test_export_of_an_empty_book_says_there_is_nothing_yet(harness: Harnes
     assert harness.request.sent(chat_id=AGENT_EN.id, method="sendDocument") == []
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_export_that_telegram_refuses_tells_the_agent_their_data_is_safe(
     harness: Harness,
 ) -> None:
-    await harness.make_agent(AGENT)
-    await _seed(harness.db, AGENT.id)
     harness.request.fail_next(
         "sendDocument", status=400, description="Bad Request: file is too big"
     )
@@ -435,9 +437,9 @@ async def test_export_that_telegram_refuses_tells_the_agent_their_data_is_safe(
     assert "没有发送成功，数据都还在" in harness.last_text(AGENT)
 
 
-async def test_sending_the_export_back_through_import_changes_nothing(harness: Harness) -> None:
-    await harness.make_agent(AGENT)
-    seeded = await _seed(harness.db, AGENT.id)
+async def test_sending_the_export_back_through_import_changes_nothing(
+    harness: Harness, seeded: Seeded
+) -> None:
     await harness.send(AGENT, "/export")
     filename, content = harness.request.sent(chat_id=AGENT.id, method="sendDocument")[0].files[
         "document"
@@ -487,12 +489,10 @@ async def test_a_small_book_without_referrals_or_cases_still_gets_text_and_chart
     assert len(harness.request.sent(chat_id=AGENT.id, method="sendPhoto")) == 1
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_a_chart_that_fails_to_draw_leaves_the_figures_and_says_so(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await harness.make_agent(AGENT)
-    await _seed(harness.db, AGENT.id)
-
     def broken(*args: object, **kwargs: object) -> bytes:
         raise RuntimeError("no drawing today")
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from bot.handlers.team import PROMOTE, REPLY_LIMIT
 from bot.links import ESCALATION, OPEN_CASE
 from storage.db import Database
@@ -22,13 +20,6 @@ MEMBER_EN = TgUser(7004, "Han", "en", username="hanmei")
 OUTSIDER = TgUser(7005, "外组", username="waizu")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 12, 3)
-
-
-async def _agent(db: Database, user: TgUser) -> Agent:
-    async with db.session() as session:
-        agent = await session.scalar(select(Agent).where(Agent.telegram_id == user.id))
-    assert agent is not None
-    return agent
 
 
 async def _teams(harness: Harness) -> dict[str, Agent]:
@@ -137,7 +128,7 @@ async def test_admin_promotes_by_username_and_the_new_manager_is_told(harness: H
 
     await harness.send(ADMIN, "/team promote @LiLei")
 
-    assert (await _agent(harness.db, MEMBER)).role == "manager"
+    assert (await harness.stored_agent(MEMBER)).role == "manager"
     assert harness.last_text(ADMIN).startswith("已把 李雷 设为团队经理。")
     assert harness.last_text(MEMBER).startswith("你已被管理员设为团队经理。")
 
@@ -147,11 +138,11 @@ async def test_admin_promotes_by_telegram_id_and_demotes_again(harness: Harness)
     await harness.make_agent(MEMBER_EN, lang="en", name="Han")
 
     await harness.send(ADMIN, f"/team promote {MEMBER_EN.id}")
-    assert (await _agent(harness.db, MEMBER_EN)).role == "manager"
+    assert (await harness.stored_agent(MEMBER_EN)).role == "manager"
     assert harness.last_text(MEMBER_EN).startswith("An admin has made you a team manager.")
 
     await harness.send(ADMIN, f"/team demote {MEMBER_EN.id}")
-    assert (await _agent(harness.db, MEMBER_EN)).role == "agent"
+    assert (await harness.stored_agent(MEMBER_EN)).role == "agent"
     assert harness.last_text(ADMIN).startswith("已撤销 Han 的团队经理身份。")
     assert harness.last_text(MEMBER_EN).startswith("An admin has ended your team-manager role")
 
@@ -180,7 +171,7 @@ async def test_only_an_admin_can_change_roles(harness: Harness) -> None:
     await harness.send(MANAGER, "/team promote @lilei")
 
     assert harness.last_text(MANAGER) == "只有管理员能任命或撤销团队经理。"
-    assert (await _agent(harness.db, MEMBER)).role == "agent"
+    assert (await harness.stored_agent(MEMBER)).role == "agent"
 
 
 async def test_admin_team_lists_managers_and_promotes_with_a_button(harness: Harness) -> None:
@@ -194,7 +185,7 @@ async def test_admin_team_lists_managers_and_promotes_with_a_button(harness: Har
     assert "设为团队经理：新人甲" in harness.buttons(ADMIN)
 
     await harness.press(ADMIN, "设为团队经理：新人甲")
-    assert (await _agent(harness.db, TgUser(7010))).role == "manager"
+    assert (await harness.stored_agent(TgUser(7010))).role == "manager"
 
 
 async def test_a_forged_promote_button_from_a_plain_agent_changes_nothing(
@@ -207,7 +198,7 @@ async def test_a_forged_promote_button_from_a_plain_agent_changes_nothing(
 
     answer = harness.request.sent(method="answerCallbackQuery")[-1]
     assert answer.params["text"] == "这个按钮已经失效了。请重新发送 /team。"
-    assert (await _agent(harness.db, TgUser(7010))).role == "agent"
+    assert (await harness.stored_agent(TgUser(7010))).role == "agent"
 
 
 # --- /team figures ------------------------------------------------------------------------
@@ -294,22 +285,20 @@ async def test_team_figures_in_english_for_an_english_manager(harness: Harness) 
 # --- escalations --------------------------------------------------------------------------
 
 
-async def _case(db: Database, case_id: int) -> MaturityCase:
-    async with db.session() as session:
-        case = await session.get(MaturityCase, case_id)
-    assert case is not None
-    return case
+async def _escalation(harness: Harness, member: str = "member") -> dict[str, int]:
+    """Set up both teams and seed ``member``'s workload; return the ids of what was seeded."""
+    agents = await _teams(harness)
+    return await _workload(harness.db, agents[member].id)
 
 
 async def test_acknowledging_an_escalation_records_it_and_tells_the_member(
     harness: Harness,
 ) -> None:
-    agents = await _teams(harness)
-    ids = await _workload(harness.db, agents["member"].id)
+    ids = await _escalation(harness)
 
     await harness.press_data(MANAGER, ESCALATION.build(case_id=ids["open"], action="ack"))
 
-    case = await _case(harness.db, ids["open"])
+    case = await harness.row(MaturityCase, ids["open"])
     assert case.escalation_acknowledged_at == harness.clock.now()
     assert harness.last_text(MANAGER).startswith("已确认收到，并已告诉 李雷。")
     told = harness.request.sent(chat_id=MEMBER.id)[-1]
@@ -328,8 +317,7 @@ async def test_acknowledging_an_escalation_records_it_and_tells_the_member(
 
 
 async def test_another_teams_manager_cannot_touch_the_escalation(harness: Harness) -> None:
-    agents = await _teams(harness)
-    ids = await _workload(harness.db, agents["member"].id)
+    ids = await _escalation(harness)
 
     for data in (
         ESCALATION.build(case_id=ids["open"], action="ack"),
@@ -341,14 +329,13 @@ async def test_another_teams_manager_cannot_touch_the_escalation(harness: Harnes
         answer = harness.request.sent(method="answerCallbackQuery")[-1]
         assert answer.params["text"].startswith("这个上报已经无法处理"), data
 
-    assert (await _case(harness.db, ids["open"])).escalation_acknowledged_at is None
+    assert (await harness.row(MaturityCase, ids["open"])).escalation_acknowledged_at is None
     assert harness.texts(OTHER_MANAGER) == []
     assert harness.request.sent(chat_id=MEMBER.id) == []
 
 
 async def test_a_reply_reaches_the_member_after_bad_input_is_asked_again(harness: Harness) -> None:
-    agents = await _teams(harness)
-    ids = await _workload(harness.db, agents["member_en"].id)
+    ids = await _escalation(harness, "member_en")
 
     await harness.press_data(MANAGER, ESCALATION.build(case_id=ids["open"], action="reply"))
     assert harness.last_text(MANAGER).startswith(
@@ -370,14 +357,13 @@ async def test_a_reply_reaches_the_member_after_bad_input_is_asked_again(harness
     )
     assert delivered.buttons == [("Open the case", OPEN_CASE.build(policy_id=ids["soon_policy"]))]
     assert harness.last_text(MANAGER) == "回复已转给 Han。"
-    assert (await _case(harness.db, ids["open"])).escalation_acknowledged_at is not None
+    assert (await harness.row(MaturityCase, ids["open"])).escalation_acknowledged_at is not None
 
 
 async def test_a_reply_to_a_member_who_blocked_the_bot_says_it_was_not_delivered(
     harness: Harness,
 ) -> None:
-    agents = await _teams(harness)
-    ids = await _workload(harness.db, agents["member"].id)
+    ids = await _escalation(harness)
     await harness.press_data(MANAGER, ESCALATION.build(case_id=ids["open"], action="reply"))
 
     harness.request.fail_next(
@@ -389,12 +375,10 @@ async def test_a_reply_to_a_member_who_blocked_the_bot_says_it_was_not_delivered
 
 
 async def test_a_reply_left_idle_is_paused_and_resumed_by_team(harness: Harness) -> None:
-    agents = await _teams(harness)
-    ids = await _workload(harness.db, agents["member"].id)
+    ids = await _escalation(harness)
     await harness.press_data(MANAGER, ESCALATION.build(case_id=ids["open"], action="reply"))
 
-    harness.clock.advance(minutes=31)
-    await harness.app.job_queue.get_jobs_by_name("pause-idle-conversations")[0].run(harness.app)
+    await harness.let_idle(minutes=31)
     assert (
         harness.last_text(MANAGER)
         == "给同事的回复 30 分钟没有动静，先放下了。发 /team 就能接着写。"
@@ -407,13 +391,14 @@ async def test_a_reply_left_idle_is_paused_and_resumed_by_team(harness: Harness)
 
 
 async def test_a_member_who_left_the_team_cannot_be_replied_to(harness: Harness) -> None:
-    agents = await _teams(harness)
-    ids = await _workload(harness.db, agents["member"].id)
+    ids = await _escalation(harness)
     await harness.press_data(MANAGER, ESCALATION.build(case_id=ids["open"], action="reply"))
+    member_id = await harness.agent_id(MEMBER)
+    other_manager = await harness.agent_id(OTHER_MANAGER)
     async with harness.db.session() as session:
-        member = await session.get(Agent, agents["member"].id)
+        member = await session.get(Agent, member_id)
         assert member is not None
-        member.manager_id = agents["other"].id
+        member.manager_id = other_manager
 
     await harness.send(MANAGER, "还在吗？")
 
