@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import sys
 import time
 from dataclasses import replace
@@ -34,6 +35,10 @@ CONSOLE_HELP = """console commands:
   :contact NAME PHONE   share a contact
   :file PATH       send a document (e.g. a maturity table .xlsx/.csv)
   :help            this list"""
+
+
+# ":contact NAME PHONE": the name, then the phone from its first "+" or digit on.
+_CONTACT = re.compile(r"(?P<name>.*?)\s+(?P<phone>[+0-9][0-9 ()+-]*)")
 
 
 class Console:
@@ -90,7 +95,10 @@ class Console:
             if verb == "text":
                 return Update(update_id, message=self._text(rest))
             if verb == "contact":
-                name, _, phone = rest.rpartition(" ")
+                # The phone starts at the first word that begins like a number, so that
+                # ":contact 张三 +86 138 1234 5678" keeps every digit and only the name.
+                match = _CONTACT.fullmatch(rest.strip())
+                name, phone = (match["name"], match["phone"]) if match else ("", rest.strip())
                 contact = Contact(phone, name or phone, user_id=None)
                 return Update(update_id, message=self._message(contact=contact))
             if verb == "file":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -48,6 +49,19 @@ END: Final = "__end__"
 FLOW_BUTTON = Codec("f", flow=str, step=str, value=str)
 BACK_VALUE: Final = "__back"
 BACK_WORDS: Final = frozenset({"back", "返回", "上一步", "<", "«"})
+# What people type to answer a yes/no question ("是同一个人吗？") instead of pressing.
+YES_WORDS: Final = frozenset({"是", "是的", "对", "对的", "yes", "y"})
+NO_WORDS: Final = frozenset({"不是", "否", "不", "不对", "no", "n"})
+
+
+def yes_or_no(text: str | None) -> bool | None:
+    """Return True for a typed yes, False for a typed no, None for anything else."""
+    word = (text or "").strip().strip("。.!！").casefold()
+    if word in YES_WORDS:
+        return True
+    if word in NO_WORDS:
+        return False
+    return None
 
 
 @dataclass
@@ -121,6 +135,9 @@ class Flow:
     first_step: ClassVar[str]
     # The command that starts (and resumes) the flow, for the "how to resume" note.
     command: ClassVar[str]
+    # Whether typed text that matches a button label counts as pressing it. That rebuilds
+    # the step's prompt to read its buttons, so a flow whose prompt acts must opt out.
+    answers_by_label: ClassVar[bool] = True
 
     async def begin(self, turn: Turn, argument: str) -> str:
         """Prepare a new conversation (``argument`` is text after the command); return its step."""
@@ -197,6 +214,13 @@ async def start(
         if conv is not None and not fresh:
             if not conv.active:
                 notes.append(context.t("flows.resumed", command=flow.command))
+            if argument.strip():
+                # Said out loud: what was typed after the command is not used by the draft.
+                notes.append(
+                    context.t(
+                        "flows.argument_ignored", command=flow.command, text=argument.strip()[:30]
+                    )
+                )
             conv.active = True
             conv.updated_at = context.now()
             turn = None
@@ -238,6 +262,17 @@ async def unsaved(context: BotContext) -> tuple[str, int] | None:
     if conv is None or conv.flow not in context.flows:
         return None
     return conv.flow, context.flows[conv.flow].unsaved(conv.data)
+
+
+async def reask(context: BotContext) -> bool:
+    """Send the active conversation's current question again; tell whether there was one."""
+    agent = context.require_agent()
+    async with context.db.session() as session:
+        conv = await store.active_conversation(session, agent.id)
+    if conv is None or conv.flow not in context.flows:
+        return False
+    await _ask(context, agent, context.flows[conv.flow], conv)
+    return True
 
 
 async def cancel(context: BotContext) -> str | None:
@@ -349,6 +384,20 @@ def _label_key(label: str) -> str:
     return "".join(ch for ch in label.casefold() if ch.isalnum())
 
 
+# What splits a label into parts a person may type alone: "微信/QQ", "没有了，下一步 ➡".
+_LABEL_SEPARATORS: Final = re.compile(r"[^\w\s']+")
+
+
+def _label_parts(label: str) -> set[str]:
+    """Return the keys of a label's parts between punctuation, leaving out bare numbers.
+
+    A bare number is left out because a typed number is a date, an amount or a count more
+    often than the first word of a numbered button.
+    """
+    keys = {_label_key(part) for part in _LABEL_SEPARATORS.split(label)}
+    return {key for key in keys if key and not key.isdigit()}
+
+
 async def _typed_button(
     context: BotContext, agent: Agent, flow: Flow, conv: Conversation, text: str
 ) -> str | None:
@@ -358,7 +407,7 @@ async def _typed_button(
     prompt is rebuilt in a throw-away session to read its buttons; nothing is sent.
     """
     typed = _label_key(text)
-    if not typed:
+    if not typed or not flow.answers_by_label:
         return None
     async with context.db.sessionmaker() as session:
         turn = Turn(
@@ -373,12 +422,19 @@ async def _typed_button(
         await flow.asker(conv.step)(turn)
         await session.rollback()
     prefix = f"{FLOW_BUTTON.prefix}:{flow.name}:{conv.step}:"
-    for _, buttons in turn.outbox:
-        for row in buttons or ():
-            for label, data in row:
-                if data.startswith(prefix) and _label_key(label) == typed:
-                    return data.removeprefix(prefix)
-    return None
+    labels = [
+        (label, data.removeprefix(prefix))
+        for _, buttons in turn.outbox
+        for row in buttons or ()
+        for label, data in row
+        if data.startswith(prefix)
+    ]
+    for label, value in labels:
+        if _label_key(label) == typed:
+            return value
+    # Typing one part of a label ("微信" for "微信/QQ") counts when no other button has it.
+    partly = {value for label, value in labels if typed in _label_parts(label)}
+    return partly.pop() if len(partly) == 1 else None
 
 
 async def _drop_keyboard(update: Update) -> None:

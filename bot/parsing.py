@@ -615,6 +615,34 @@ def parse_time_of_day(text: str) -> dt.time:
     return dt.time(hour, minute)
 
 
+# Longer answers are not a date with a time; they are not cut up and tried piece by piece.
+_DATE_AND_TIME_LIMIT = 40
+
+
+def parse_date_and_time(text: str, today: dt.date) -> tuple[dt.date, dt.time | None]:
+    """Read a date, optionally followed by a clock time: ``后天下午3点``, ``12月8日 15:00``."""
+    try:
+        return parse_date(text, today), None
+    except ParseError as error:
+        if len(text) > _DATE_AND_TIME_LIMIT:
+            raise
+        not_a_date = error
+
+    typed = text.strip()
+    # The longest date that leaves a clock time behind wins; a cut never splits a number.
+    for cut in range(len(typed) - 1, 0, -1):
+        head, tail = typed[:cut], typed[cut:]
+        if head[-1].isdigit() and tail[0].isdigit():
+            continue
+        try:
+            when = parse_time_of_day(tail)
+            day = parse_date(head, today)
+        except ParseError:
+            continue
+        return day, when
+    raise not_a_date
+
+
 # Common ways of naming a zone by place, in Chinese; everything else goes through the
 # IANA names themselves.
 _ZONE_ALIASES = MappingProxyType(

@@ -46,9 +46,12 @@ FOLLOWUP_OFFSETS: Final = (1, 3, 7, 30)
 
 
 def clean_name(text: str | None) -> str | None:
-    """Return a client's name trimmed to single spaces, or None if it cannot be a name."""
+    """Return a client's name trimmed to single spaces, or None if it cannot be a name.
+
+    A name needs a letter: digits alone are a phone number typed one step too early.
+    """
     name = " ".join((text or "").split())
-    if not name or len(name) > MAX_NAME_LENGTH or not any(ch.isalnum() for ch in name):
+    if not name or len(name) > MAX_NAME_LENGTH or not any(ch.isalpha() for ch in name):
         return None
     return name
 
@@ -324,6 +327,7 @@ class ForgetMeFlow(Flow):
     name = "forget_me"
     first_step = "confirm"
     command = "forget_me"
+    answers_by_label = False  # ask_erase deletes; it must not run as a dry run
 
     @staticmethod
     def words() -> set[str]:
@@ -350,7 +354,9 @@ class ForgetMeFlow(Flow):
         # step is "erase" and the next message or /forget_me finishes the job.
         await delete_agent_data(turn.session, turn.agent.id)
         logger.info("agent %s deleted all their data", turn.agent.id)
-        turn.send(turn.t("clients.forget.done"))
+        # Admins are let in again by their id alone; an invitation is for everyone else.
+        admin = turn.agent.telegram_id in turn.context.settings.admin_ids
+        turn.send(turn.t("clients.forget.done_admin" if admin else "clients.forget.done"))
 
     async def on_erase(self, turn: Turn, answer: Answer) -> str:
         """Finish an erase that was interrupted, whatever the agent sent."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Final
 
 from telegram.error import TelegramError
@@ -32,7 +32,14 @@ from bot.handlers.maturity_case import (
     render_case,
 )
 from bot.i18n import t
-from bot.parsing import ParseError, format_date, format_money, parse_date, parse_phone
+from bot.parsing import (
+    ParseError,
+    format_date,
+    format_money,
+    parse_date,
+    parse_date_and_time,
+    parse_phone,
+)
 from storage import policies
 from storage.choices import APPOINTMENT_RESULTS, CASE_OUTCOMES, RENEWAL_RESULTS
 from storage.clients import log_interaction
@@ -152,9 +159,17 @@ class AppointmentFlow(CaseFlow):
 
     async def on_visit_date(self, turn: Turn, answer: Answer) -> str:
         """Book the visit and move the case to the visit stage."""
-        found = _read_date(turn, answer)
+        # "后天下午3点" is how a visit is agreed on the phone: the time goes into the log.
+        found: date | str
+        at: time | None = None
+        try:
+            found, at = parse_date_and_time(answer.text or "", _today(turn))
+        except ParseError:
+            found = _read_date(turn, answer)
         if not isinstance(found, date):
             return found
+        if found < _today(turn):
+            return turn.retry("maturity.date_in_past", date=format_date(found, turn.lang))
         view = await _view(turn)
         if view is None:
             return _gone(turn)
@@ -163,8 +178,11 @@ class AppointmentFlow(CaseFlow):
         case.stage = "visit"
         if view.client is not None:
             view.client.next_followup = found
-        await _log_call(turn, view, "agreed")
-        turn.send(turn.t("maturity.visit_booked", date=format_date(found, turn.lang)))
+        when = format_date(found, turn.lang)
+        if at is not None:
+            when = turn.t("maturity.date_at_time", date=when, time=at.strftime("%H:%M"))
+        await _log_call(turn, view, "agreed", when=when)
+        turn.send(turn.t("maturity.visit_booked", date=when))
         _send_card(turn, view)
         return END
 
@@ -193,11 +211,13 @@ class AppointmentFlow(CaseFlow):
         return END
 
 
-async def _log_call(turn: Turn, view: CaseView, result: str) -> None:
-    """Log the appointment call as a contact with the holder."""
+async def _log_call(turn: Turn, view: CaseView, result: str, *, when: str = "") -> None:
+    """Log the appointment call as a contact with the holder, with the meeting time if set."""
     if view.client is None:
         return
     note = turn.t("maturity.log_call", result=turn.t(f"choices.appointment.{result}"))
+    if when:
+        note = turn.t("maturity.log_call_when", note=note, when=when)
     await log_interaction(
         turn.session, view.client, channel="phone", note=note, at=turn.context.now()
     )

@@ -63,9 +63,11 @@ LATER_DAYS: Final = (3, 7, 30)
 # How many "open the card" buttons the saved message carries.
 CARD_BUTTONS: Final = 10
 # What the agent meant when typing instead of pressing yes / not now.
-YES_WORDS: Final = frozenset({"是", "好", "愿意", "同意", "可以", "行", "yes", "y", "ok", "sure"})
+YES_WORDS: Final = frozenset(
+    {"是", "好", "答应", "答应了", "愿意", "同意", "可以", "行", "yes", "y", "ok", "sure"}
+)
 NO_WORDS: Final = frozenset(
-    {"否", "不", "不愿意", "以后再说", "以后", "下次", "no", "n", "not now", "later"}
+    {"否", "不", "先不", "不愿意", "以后再说", "以后", "下次", "no", "n", "not now", "later"}
 )
 
 # Button values.
@@ -350,9 +352,12 @@ class ReferFlow(Flow):
         dup = turn.data["dup"]
         lines = []
         rows = []
-        for client in await referral_store.get_clients(turn.session, turn.agent.id, dup["ids"]):
+        clients = await referral_store.get_clients(turn.session, turn.agent.id, dup["ids"])
+        for client in clients:
             lines.append(_match_line(turn, client))
-            label = turn.t("refer.open_card", name=client.name)
+            # Namesakes need more than the name to tell their buttons apart.
+            name = _client_label(turn, client) if len(clients) > 1 else client.name
+            label = turn.t("refer.open_card", name=name)
             rows.append([(label, links.CLIENT_CARD.build(client_id=client.id))])
         if dup["in_list"]:
             lines.append(turn.t("refer.dup_in_list", name=entry["name"]))
@@ -365,10 +370,13 @@ class ReferFlow(Flow):
     async def on_duplicate(self, turn: Turn, answer: Answer) -> str:
         """Drop the name (same person) or keep it, remembering the agent's judgement."""
         entry = _current(turn)
-        if answer.choice not in (KEEP, ADD):
+        # The question reads "is it the same person?": a typed yes keeps the one on file.
+        same = flows.yes_or_no(answer.text) if answer.choice is None else None
+        choice = answer.choice if same is None else (KEEP if same else ADD)
+        if choice not in (KEEP, ADD):
             return turn.retry("refer.same_or_not")
         dup = turn.data.pop("dup", None) or {"ids": [], "in_list": False}
-        if answer.choice == KEEP:
+        if choice == KEEP:
             _names(turn).pop(int(turn.data["cur"]))
             turn.send(turn.t("refer.dropped", name=entry["name"]))
             if _leave_edit(turn):
@@ -733,8 +741,8 @@ def _entry(name: str, scope: str | None) -> dict[str, Any]:
 
 
 def _not_a_name(names: Sequence[str]) -> str | None:
-    """Return the first of ``names`` with no letter or digit at all (an emoji, a dash)."""
-    return next((name for name in names if not any(ch.isalnum() for ch in name)), None)
+    """Return the first of ``names`` with no letter at all (an emoji, a dash, a number)."""
+    return next((name for name in names if not any(ch.isalpha() for ch in name)), None)
 
 
 def _same_person(entry: dict[str, Any], other: dict[str, Any]) -> bool:

@@ -143,6 +143,16 @@ async def _refresh(update: Update, context: BotContext, agent: Agent) -> None:
     await context.say(text, buttons)
 
 
+def _day_range(field: str, agent: Agent) -> tuple[int, int]:
+    """Return the days a setting may take now: "soon" fits inside the window, and back."""
+    days = DAY_SETTINGS[field]
+    if field == "soon":
+        return days.low, min(days.high, agent.maturity_window_days)
+    if field == "window":
+        return max(days.low, agent.maturity_soon_days), days.high
+    return days.low, days.high
+
+
 class SettingFlow(Flow):
     """Change one setting: ask for the value, check it, store it, show the summary."""
 
@@ -166,8 +176,13 @@ class SettingFlow(Flow):
         else:
             days = DAY_SETTINGS[field]
             current = getattr(agent, days.column)
-            prompt = turn.t(f"settings.ask_{field}", current=current, low=days.low, high=days.high)
-            choices = [turn.button(turn.t("settings.days", n=n), str(n)) for n in days.choices]
+            low, high = _day_range(field, agent)
+            prompt = turn.t(f"settings.ask_{field}", current=current, low=low, high=high)
+            choices = [
+                turn.button(turn.t("settings.days", n=n), str(n))
+                for n in days.choices
+                if low <= n <= high
+            ]
             rows = [choices]
         turn.ask(prompt, rows)
 

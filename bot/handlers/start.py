@@ -28,6 +28,8 @@ from bot.context import BotContext
 from bot.flows import END, Answer, Flow, Turn
 from bot.i18n import LANGUAGES, normalise_language
 from storage import agents as agent_store
+from storage.conversations import get_conversation
+from storage.models import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +107,14 @@ async def require_agent(update: Update, context: BotContext) -> None:
             agent.username = user.username
     context.agent = agent
 
-    if not agent.onboarded and not _is_onboarding_input(update):
+    if not agent.onboarded and not (
+        _is_onboarding_input(update) and await _onboarding_started(update, context, agent)
+    ):
         telegram_name = (user.first_name or "")[:_NAME_LIMIT]
+        command = _command_of(update)
+        if command[1:] in commands.ORDER and command != "/start":
+            # Otherwise the command seems ignored: the same question simply comes back.
+            await context.say(context.t("onboarding.finish_first", command=command))
         await flows.start(
             update, context, OnboardingFlow.name, data={"telegram_name": telegram_name}
         )
@@ -115,6 +123,29 @@ async def require_agent(update: Update, context: BotContext) -> None:
 
 # Commands that work before onboarding is finished; any other sends the agent back to it.
 _BEFORE_ONBOARDING: Final = frozenset({"/help", "/language", "/cancel"})
+
+
+async def _onboarding_started(update: Update, context: BotContext, agent: Agent) -> bool:
+    """Tell whether typed text has an onboarding question to answer.
+
+    A new agent's first words may be "你好" rather than /start: with no question asked yet,
+    the text starts onboarding instead of falling through to "I don't understand".
+    """
+    message = update.effective_message
+    if update.callback_query is not None or message is None:
+        return True
+    if (message.text or "").startswith("/"):
+        return True
+    async with context.db.session() as session:
+        conv = await get_conversation(session, agent.id, OnboardingFlow.name)
+    return conv is not None
+
+
+def _command_of(update: Update) -> str:
+    """Return the command a message starts with (``/add``), or an empty string."""
+    message = update.effective_message
+    text = message.text if message is not None and message.text else ""
+    return text.split()[0].split("@")[0] if text.startswith("/") else ""
 
 
 def _is_onboarding_input(update: Update) -> bool:
@@ -235,6 +266,8 @@ async def set_language(update: Update, context: BotContext) -> None:
         agent.language = code
         await session.merge(agent)
     await context.say(context.t("core.language_set"))
+    # A conversation in progress goes on in the new language, from its current question.
+    await flows.reask(context)
 
 
 async def cancel_command(update: Update, context: BotContext) -> None:
@@ -266,6 +299,8 @@ async def confirm_cancel(update: Update, context: BotContext) -> None:
         await context.say(context.t("core.cancelled" if cancelled else "core.nothing_to_cancel"))
     else:
         await context.say(context.t("core.cancel_kept"))
+        # The question now sits above the /cancel exchange; ask it again where it is seen.
+        await flows.reask(context)
 
 
 async def invite_command(update: Update, context: BotContext) -> None:

@@ -172,7 +172,7 @@ class WarmFlow(Flow):
             name = " ".join(answer.contact_name.split())
             if len(name) > MAX_NAME_LENGTH:
                 return turn.retry("parsing.name_too_long", text=name[:30], limit=MAX_NAME_LENGTH)
-            if not any(ch.isalnum() for ch in name):
+            if not any(ch.isalpha() for ch in name):
                 return turn.retry("warm.not_a_name", text=name)
             entries = [_entry(name, number, _contact_phone(answer.contact_phone))]
             if answer.contact_phone and entries[0]["p"] is None:
@@ -184,7 +184,7 @@ class WarmFlow(Flow):
                 typed_names = split_names(answer.text or "")
             except ParseError as error:
                 return turn.retry(error.key, **error.values)
-            odd = next((n for n in typed_names if not any(ch.isalnum() for ch in n)), None)
+            odd = next((n for n in typed_names if not any(ch.isalpha() for ch in n)), None)
             if odd is not None:
                 return turn.retry("warm.not_a_name", text=odd)
             entries = [_entry(name, number, None) for name in typed_names]
@@ -220,9 +220,12 @@ class WarmFlow(Flow):
         """Show who the first flagged name may already be, and ask if it is the same person."""
         entry = _pending(turn)[0]
         lines, rows = [], []
-        for client in await referral_store.get_clients(turn.session, turn.agent.id, entry["ids"]):
+        clients = await referral_store.get_clients(turn.session, turn.agent.id, entry["ids"])
+        for client in clients:
             lines.append("· " + _client_label(turn, client))
-            label = turn.t("warm.open_card", name=client.name)
+            # Namesakes need more than the name to tell their buttons apart.
+            name = _client_label(turn, client) if len(clients) > 1 else client.name
+            label = turn.t("warm.open_card", name=name)
             rows.append([(label, links.CLIENT_CARD.build(client_id=client.id))])
         if entry["in_list"]:
             lines.append(turn.t("warm.dup_in_list", name=entry["n"]))
@@ -233,10 +236,13 @@ class WarmFlow(Flow):
 
     async def on_dup(self, turn: Turn, answer: Answer) -> str:
         """Drop the flagged name (same person) or add it, then carry on where the agent was."""
-        if answer.choice not in (KEEP, ADD):
+        # The question reads "is it the same person?": a typed yes keeps the one on file.
+        same = flows.yes_or_no(answer.text) if answer.choice is None else None
+        choice = answer.choice if same is None else (KEEP if same else ADD)
+        if choice not in (KEEP, ADD):
             return turn.retry("warm.same_or_not")
         entry = _pending(turn).pop(0)
-        if answer.choice == KEEP:
+        if choice == KEEP:
             turn.send(turn.t("warm.dropped", name=entry["n"]))
         else:
             entry["ok"] = sorted({*entry["ok"], *entry.pop("ids")})
