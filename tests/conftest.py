@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import delete
 
 from bot.config import load_settings
@@ -19,6 +20,12 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Base
 from tests.harness import FakeClock, Harness, start_harness, stop_harness
+
+# Property tests: no per-example deadline (a loaded CI machine is slow, not wrong); in CI the
+# examples are fixed so that a run is repeatable, while local runs keep exploring new ones.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
