@@ -88,6 +88,26 @@ class Turn:
     can_go_back: bool = False
     outbox: list[tuple[str, Buttons | None]] = field(default_factory=list)
 
+    @classmethod
+    def resuming(
+        cls,
+        context: BotContext,
+        agent: Agent,
+        flow: Flow,
+        session: AsyncSession,
+        conv: Conversation,
+    ) -> Turn:
+        """Return a turn at the saved conversation's step, on a copy of its answers."""
+        return cls(
+            context,
+            agent,
+            flow,
+            session,
+            copy.deepcopy(conv.data),
+            conv.step,
+            can_go_back=bool(conv.history),
+        )
+
     @property
     def lang(self) -> str:
         """Return the agent's language."""
@@ -172,15 +192,7 @@ def _history_entry(step: str, data: dict[str, Any]) -> dict[str, Any]:
 async def _ask(context: BotContext, agent: Agent, flow: Flow, conv: Conversation) -> None:
     """Send the prompt of the conversation's current step (its state is already committed)."""
     async with context.db.session() as session:
-        turn = Turn(
-            context,
-            agent,
-            flow,
-            session,
-            copy.deepcopy(conv.data),
-            conv.step,
-            can_go_back=bool(conv.history),
-        )
+        turn = Turn.resuming(context, agent, flow, session, conv)
         await flow.asker(conv.step)(turn)
     await turn.flush()
 
@@ -334,15 +346,7 @@ async def route(update: Update, context: BotContext) -> None:
             raise ApplicationHandlerStop
 
         flow = context.flows[conv.flow]
-        turn = Turn(
-            context,
-            agent,
-            flow,
-            session,
-            copy.deepcopy(conv.data),
-            conv.step,
-            can_go_back=bool(conv.history),
-        )
+        turn = Turn.resuming(context, agent, flow, session, conv)
         if answer.text and answer.choice is None:
             answer.choice = await _typed_button(context, agent, flow, conv, answer.text)
             if answer.choice is not None:
@@ -410,15 +414,7 @@ async def _typed_button(
     if not typed or not flow.answers_by_label:
         return None
     async with context.db.sessionmaker() as session:
-        turn = Turn(
-            context,
-            agent,
-            flow,
-            session,
-            copy.deepcopy(conv.data),
-            conv.step,
-            can_go_back=bool(conv.history),
-        )
+        turn = Turn.resuming(context, agent, flow, session, conv)
         await flow.asker(conv.step)(turn)
         await session.rollback()
     prefix = f"{FLOW_BUTTON.prefix}:{flow.name}:{conv.step}:"

@@ -41,6 +41,24 @@ from storage.db import Database
 from storage.models import Agent, Base
 
 ADMIN_ID = 900001
+
+# The columns of the bank's maturity policy detail table, in the order banks export them.
+MATURITY_HEADER_ZH = (
+    "序号",
+    "代理银行",
+    "保单号码",
+    "险种",
+    "保费",
+    "保额",
+    "生效日",
+    "满期日",
+    "投保人",
+    "被保险人",
+    "家庭住址",
+    "家庭电话",
+    "手机",
+    "办公电话",
+)
 # The name bot.app gives the job that pauses silent conversations; tests run it by hand
 # rather than wait for the scheduler.
 IDLE_JOB = "pause-idle-conversations"

@@ -23,24 +23,9 @@ from bot.importer import (
     read_policy_table,
     write_problem_report,
 )
-from tests.harness import csv_bytes, xlsx_bytes
+from tests.harness import MATURITY_HEADER_ZH, csv_bytes, xlsx_bytes
 
-ZH_HEADER = [
-    "序号",
-    "代理银行",
-    "保单号码",
-    "险种",
-    "保费",
-    "保额",
-    "生效日",
-    "满期日",
-    "投保人",
-    "被保险人",
-    "家庭住址",
-    "家庭电话",
-    "手机",
-    "办公电话",
-]
+ZH_HEADER = list(MATURITY_HEADER_ZH)
 EN_HEADER = [
     "Mobile",
     "Policy holder",

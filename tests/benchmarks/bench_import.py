@@ -2,7 +2,7 @@
 
 Run from the project root:
 
-    .venv/bin/python tests/benchmarks/bench_import.py [rows]
+    .venv/bin/python -m tests.benchmarks.bench_import [rows]
 
 It writes a workbook shaped like a bank export (title rows, Chinese headers, real date
 cells, numeric phones, a few bad rows), then times ``read_policy_table`` on it and reports
@@ -22,25 +22,11 @@ import tracemalloc
 import openpyxl
 
 from bot.importer import read_policy_table
+from tests.harness import MATURITY_HEADER_ZH
 
 GOAL_SECONDS = 10.0
 GOAL_MEGABYTES = 300.0
-HEADER = [
-    "序号",
-    "代理银行",
-    "保单号码",
-    "险种",
-    "保费",
-    "保额",
-    "生效日",
-    "满期日",
-    "投保人",
-    "被保险人",
-    "家庭住址",
-    "家庭电话",
-    "手机",
-    "办公电话",
-]
+HEADER = list(MATURITY_HEADER_ZH)
 
 
 def build_workbook(rows: int, seed: int = 7) -> bytes:
